@@ -1,0 +1,612 @@
+"""The model registry: six models behind one fit / predict_proba contract.
+
+Each :class:`ModelSpec` holds a model's family, input kind, builder, default parameters and
+display name. :func:`create_model` turns a name into a :class:`FerModel`; every model takes uint8
+faces ``(n, 48, 48)`` and applies its own preprocessing, so callers never preprocess by hand.
+Keras is imported lazily: importing this module stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from fer_core.constants import EMOTIONS, NUM_CLASSES, SEED
+from fer_core.errors import ModelNotFoundError
+from fer_core.preprocessing import INPUT_SHAPES, InputKind, check_faces, flip_faces, prepare
+from fer_core.progress import ProgressCallback, ProgressEvent, StopFlag, emit
+
+Family = Literal["sklearn", "keras"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build, train and describe one registered model."""
+
+    name: str
+    display_name: str
+    family: Family
+    input_kind: InputKind
+    builder: Callable[[dict[str, Any]], Any]
+    default_params: Mapping[str, Any]
+    description: str
+    #: Whether the headline test accuracy uses horizontal-flip test-time augmentation.
+    tta: bool = False
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return INPUT_SHAPES[self.input_kind]
+
+    @property
+    def file_name(self) -> str:
+        return "model.keras" if self.family == "keras" else "model.joblib"
+
+
+# --------------------------------------------------------------------------------------------
+# Shared model interface
+# --------------------------------------------------------------------------------------------
+
+
+class FerModel:
+    """scikit-learn-style contract shared by every model: ``fit`` returns self, ``predict_proba``."""
+
+    def __init__(self, spec: ModelSpec, params: Mapping[str, Any] | None = None) -> None:
+        unknown = set(params or {}) - set(spec.default_params)
+        if unknown:
+            raise ValueError(
+                f"Unknown parameter(s) for {spec.name}: {', '.join(sorted(unknown))}. "
+                f"Valid: {', '.join(sorted(spec.default_params))}."
+            )
+        self.spec = spec
+        self.params: dict[str, Any] = {**spec.default_params, **(params or {})}
+        self.history_: dict[str, list[float]] = {}
+        self.stopped_early_ = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        x_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        *,
+        callback: ProgressCallback | None = None,
+        stop: StopFlag | None = None,
+    ) -> FerModel:
+        raise NotImplementedError
+
+    def _predict_proba(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, x: np.ndarray, *, tta: bool = False) -> np.ndarray:
+        """Class probabilities ``(n, 7)`` for uint8 faces ``(n, 48, 48)``; ``tta`` averages a mirror."""
+        x = check_faces(x)
+        if len(x) == 0:
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        proba = self._predict_proba(x)
+        if tta:
+            proba = 0.5 * (proba + self._predict_proba(flip_faces(x)))
+        return proba.astype(np.float32)
+
+    def predict(self, x: np.ndarray, *, tta: bool = False) -> np.ndarray:
+        """Predicted class indices ``(n,)``."""
+        return self.predict_proba(x, tta=tta).argmax(axis=1)
+
+    def n_parameters(self) -> int:
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> Path:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, spec: ModelSpec, params: Mapping[str, Any], directory: Path) -> FerModel:
+        raise NotImplementedError
+
+
+def _with_flips(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training set doubled with mirrored faces (a classic, cheap augmentation)."""
+    return np.concatenate([x, flip_faces(x)]), np.concatenate([y, y])
+
+
+# --------------------------------------------------------------------------------------------
+# scikit-learn models
+# --------------------------------------------------------------------------------------------
+
+
+class SklearnModel(FerModel):
+    """Logistic regression or random forest, trained in chunks so progress can be reported."""
+
+    estimator_: Any
+
+    def fit(self, x, y, x_val=None, y_val=None, *, callback=None, stop=None):  # type: ignore[override]
+        x = check_faces(x)
+        if self.params.get("flip_augment"):
+            x, y = _with_flips(x, y)
+        features = prepare(x, self.spec.input_kind)
+        self.estimator_ = self.spec.builder(self.params)
+        if self.spec.name == "random_forest":
+            self._fit_forest(features, y, callback, stop)
+            self.estimator_.n_jobs = 1  # predicting a few faces is faster without a process pool
+        else:
+            self._fit_logreg(features, y, callback, stop)
+        if x_val is not None and y_val is not None:
+            self.history_ = {"val_accuracy": [float((self.predict(x_val) == y_val).mean())]}
+        return self
+
+    def _fit_forest(self, features, y, callback, stop) -> None:
+        forest = self.estimator_
+        total = int(self.params["n_estimators"])
+        chunk = max(1, total // 20)
+        built = 0
+        while built < total:
+            if stop is not None and stop.is_set() and built > 0:
+                self.stopped_early_ = True
+                break
+            built = min(total, built + chunk)
+            forest.set_params(n_estimators=built)
+            forest.fit(features, y)
+            emit(callback, ProgressEvent("step", self.name, step=built, steps=total, message=f"{built}/{total} trees"))
+
+    def _fit_logreg(self, features, y, callback, stop) -> None:
+        from sklearn.exceptions import ConvergenceWarning
+
+        pipeline = self.estimator_
+        emit(callback, ProgressEvent("message", self.name, message="Standardising and fitting PCA"))
+        reduced = pipeline[:-1].fit_transform(features)
+        classifier = pipeline[-1]
+        total = int(self.params["max_iter"])
+        chunk = 25
+        done = 0
+        while done < total:
+            if stop is not None and stop.is_set() and done > 0:
+                self.stopped_early_ = True
+                break
+            step = min(chunk, total - done)
+            classifier.set_params(max_iter=step)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                classifier.fit(reduced, y)
+            done += step
+            emit(callback, ProgressEvent("step", self.name, step=done, steps=total, message=f"{done}/{total} iterations"))
+            if int(np.max(classifier.n_iter_)) < step:  # converged inside this chunk
+                emit(callback, ProgressEvent("step", self.name, step=total, steps=total, message="converged"))
+                break
+
+    def _predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.estimator_.predict_proba(prepare(x, self.spec.input_kind))
+
+    def n_parameters(self) -> int:
+        if self.spec.name == "random_forest":
+            return int(sum(tree.tree_.node_count for tree in self.estimator_.estimators_))
+        pca, classifier = self.estimator_[1], self.estimator_[-1]
+        return int(pca.components_.size + classifier.coef_.size + classifier.intercept_.size)
+
+    def save(self, directory: Path) -> Path:
+        import joblib
+
+        path = Path(directory) / self.spec.file_name
+        joblib.dump(self.estimator_, path, compress=("xz", 6))
+        return path
+
+    @classmethod
+    def load(cls, spec: ModelSpec, params: Mapping[str, Any], directory: Path) -> SklearnModel:
+        import joblib
+
+        model = cls(spec, {k: v for k, v in params.items() if k in spec.default_params})
+        model.estimator_ = joblib.load(Path(directory) / spec.file_name)
+        if hasattr(model.estimator_, "n_jobs"):
+            model.estimator_.n_jobs = 1  # prediction on a few faces is faster without a process pool
+        return model
+
+
+def _build_logreg(params: dict[str, Any]) -> Any:
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("pca", PCA(n_components=int(params["pca_components"]), whiten=True, random_state=params["seed"])),
+            ("clf", LogisticRegression(C=float(params["C"]), warm_start=True, max_iter=25)),
+        ]
+    )
+
+
+def _build_forest(params: dict[str, Any]) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(
+        n_estimators=int(params["n_estimators"]),
+        max_depth=params["max_depth"],
+        min_samples_leaf=int(params["min_samples_leaf"]),
+        max_features=params["max_features"],
+        class_weight=params["class_weight"],
+        warm_start=True,
+        n_jobs=-1,
+        random_state=params["seed"],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Keras models
+# --------------------------------------------------------------------------------------------
+
+
+def _keras():  # noqa: ANN202 - the module itself
+    import keras
+
+    return keras
+
+
+def _augmentation(params: dict[str, Any], x: Any) -> Any:
+    """In-model geometric augmentation on ``(48, 48, 1)`` images; active only while training."""
+    layers = _keras().layers
+    seed = int(params["seed"])
+    if not params.get("augment"):
+        return x
+    if params.get("flip", True):
+        x = layers.RandomFlip("horizontal", seed=seed)(x)
+    if shift := float(params.get("shift", 0.0)):
+        x = layers.RandomTranslation(shift, shift, fill_mode="reflect", seed=seed + 1)(x)
+    if rotation := float(params.get("rotation", 0.0)):
+        x = layers.RandomRotation(rotation, fill_mode="reflect", seed=seed + 2)(x)
+    if zoom := float(params.get("zoom", 0.0)):
+        x = layers.RandomZoom(zoom, fill_mode="reflect", seed=seed + 3)(x)
+    return x
+
+
+def _image_input(params: dict[str, Any], kind: InputKind) -> tuple[Any, Any]:
+    """Model input for ``kind`` plus a ``(48, 48, 1)`` view of it, augmented and centred."""
+    layers = _keras().layers
+    inputs = layers.Input(shape=INPUT_SHAPES[kind], name="face")
+    x = inputs if kind == "image" else layers.Reshape((48, 48, 1))(inputs)
+    x = _augmentation(params, x)
+    x = layers.Rescaling(scale=4.0, offset=-2.0)(x)  # [0, 1] -> [-2, 2], roughly zero-mean
+    return inputs, x
+
+
+def _build_mlp(params: dict[str, Any]) -> Any:
+    keras = _keras()
+    layers = keras.layers
+    inputs, x = _image_input(params, "flat")
+    x = layers.Flatten()(x)
+    for units in params["hidden_units"]:
+        x = layers.Dense(units, use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.Activation("relu")(x)
+        x = layers.Dropout(float(params["dropout"]))(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="mlp")
+
+
+def _build_lstm(params: dict[str, Any]) -> Any:
+    keras = _keras()
+    layers = keras.layers
+    inputs, x = _image_input(params, "rows")
+    x = layers.Reshape((48, 48))(x)  # 48 time steps (rows) of 48 pixels
+    n_layers = int(params["lstm_layers"])
+    for i in range(n_layers):
+        lstm = layers.LSTM(int(params["units"]), return_sequences=i < n_layers - 1)
+        x = layers.Bidirectional(lstm)(x) if params["bidirectional"] else lstm(x)
+        x = layers.Dropout(float(params["dropout"]))(x)
+    x = layers.Dense(int(params["dense_units"]), activation="relu")(x)
+    x = layers.Dropout(float(params["dropout"]))(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="lstm")
+
+
+def _build_cnn_basic(params: dict[str, Any]) -> Any:
+    """The seed notebook's first CNN: Conv 32/64/128 + BN + pooling, Dense 128, Dropout 0.4."""
+    keras = _keras()
+    layers = keras.layers
+    inputs, x = _image_input(params, "image")
+    for filters in (32, 64, 128):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        # momentum 0.9 (Keras' default is 0.99) so short runs get usable moving statistics.
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="cnn_basic")
+
+
+def _build_cnn(params: dict[str, Any]) -> Any:
+    """VGG-style: stages of 3x3 conv + BN + ReLU, max-pool, global average pooling, dropout."""
+    keras = _keras()
+    layers = keras.layers
+    l2 = keras.regularizers.L2(float(params["l2"])) if params["l2"] else None
+    inputs, x = _image_input(params, "image")
+    for width in params["widths"]:
+        for _ in range(int(params["convs_per_stage"])):
+            x = layers.Conv2D(int(width), 3, padding="same", use_bias=False, kernel_regularizer=l2)(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(float(params["dropout"]))(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", kernel_regularizer=l2, dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+class KerasModel(FerModel):
+    """A Keras network wrapped to the shared contract; trains with validation-based selection."""
+
+    model_: Any
+
+    def _compile(self, steps_per_epoch: int) -> None:
+        keras = _keras()
+        p = self.params
+        epochs = int(p["epochs"])
+        if p["schedule"] == "cosine":
+            warmup = min(int(p["warmup_epochs"]), max(0, epochs // 4)) * steps_per_epoch
+            learning_rate: Any = keras.optimizers.schedules.CosineDecay(
+                initial_learning_rate=float(p["learning_rate"]) * (0.01 if warmup else 1.0),
+                decay_steps=max(1, epochs * steps_per_epoch - warmup),
+                warmup_target=float(p["learning_rate"]) if warmup else None,
+                warmup_steps=warmup,
+                alpha=0.0,
+            )
+        else:
+            learning_rate = float(p["learning_rate"])
+        if p["optimizer"] == "sgd":
+            optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+        else:
+            optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        self.model_.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=float(p["label_smoothing"])),
+            metrics=["accuracy"],
+        )
+
+    def fit(self, x, y, x_val=None, y_val=None, *, callback=None, stop=None):  # type: ignore[override]
+        keras = _keras()
+        p = self.params
+        keras.utils.set_random_seed(int(p["seed"]))
+        self.model_ = self.spec.builder(p)
+        x_in = prepare(x, self.spec.input_kind)
+        y_in = np.eye(NUM_CLASSES, dtype=np.float32)[y]
+        batch_size = int(p["batch_size"])
+        steps = int(np.ceil(len(x_in) / batch_size))
+        self._compile(steps)
+        validation = None
+        if x_val is not None and y_val is not None and len(y_val):
+            validation = (prepare(x_val, self.spec.input_kind), np.eye(NUM_CLASSES, dtype=np.float32)[y_val])
+        class_weight = None
+        if p.get("class_weight") == "balanced":
+            counts = np.bincount(y, minlength=NUM_CLASSES).astype(np.float64)
+            weights = len(y) / (NUM_CLASSES * np.maximum(counts, 1))
+            class_weight = {i: float(w) for i, w in enumerate(weights)}
+        from fer_core.training import keras_callbacks  # local import: avoids a cycle
+
+        callbacks = keras_callbacks(self, callback, stop, steps, has_validation=validation is not None)
+        self.model_.fit(
+            x_in,
+            y_in,
+            batch_size=batch_size,
+            epochs=int(p["epochs"]),
+            validation_data=validation,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            shuffle=True,
+            verbose=0,
+        )
+        return self
+
+    def _inference_fn(self) -> Callable[[np.ndarray], Any]:
+        """A compiled forward pass (eager Keras calls rebuild work per call; this does not)."""
+        fn = getattr(self, "_infer", None)
+        if fn is not None and getattr(self, "_infer_for", None) is self.model_:
+            return fn
+        keras = _keras()
+        model = self.model_
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            signature = [tf.TensorSpec((None, *self.spec.input_shape), tf.float32)]
+            fn = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
+        else:
+            def fn(batch: np.ndarray) -> Any:
+                return model(batch, training=False)
+        self._infer, self._infer_for = fn, model
+        return fn
+
+    def _predict_proba(self, x: np.ndarray) -> np.ndarray:
+        keras = _keras()
+        inputs = prepare(x, self.spec.input_kind)
+        infer = self._inference_fn()
+        out = []
+        for start in range(0, len(inputs), 512):
+            batch = inputs[start : start + 512]
+            out.append(keras.ops.convert_to_numpy(infer(batch)))
+        return np.concatenate(out).astype(np.float32)
+
+    def n_parameters(self) -> int:
+        return int(self.model_.count_params())
+
+    def save(self, directory: Path) -> Path:
+        """Save the network without optimizer state (a third of the size, all that inference needs)."""
+        path = Path(directory) / self.spec.file_name
+        clean = self.spec.builder(self.params)
+        clean.set_weights(self.model_.get_weights())
+        clean.save(path)
+        return path
+
+    @classmethod
+    def load(cls, spec: ModelSpec, params: Mapping[str, Any], directory: Path) -> KerasModel:
+        keras = _keras()
+        model = cls(spec, {k: v for k, v in params.items() if k in spec.default_params})
+        model.model_ = keras.saving.load_model(Path(directory) / spec.file_name, compile=False, safe_mode=True)
+        return model
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
+
+_KERAS_COMMON: dict[str, Any] = {
+    "seed": SEED,
+    "epochs": 30,
+    "batch_size": 128,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "schedule": "constant",
+    "warmup_epochs": 0,
+    "label_smoothing": 0.0,
+    "patience": 8,
+    "restore_best": True,
+    "class_weight": None,
+    "augment": True,
+    "flip": True,
+    "shift": 0.0,
+    "rotation": 0.0,
+    "zoom": 0.0,
+    "validation_fraction": 0.2,
+}
+
+REGISTRY: dict[str, ModelSpec] = {
+    "logreg": ModelSpec(
+        name="logreg",
+        display_name="Logistic regression",
+        family="sklearn",
+        input_kind="flat",
+        builder=_build_logreg,
+        default_params={
+            "seed": SEED,
+            "pca_components": 300,
+            "C": 1.0,
+            "max_iter": 300,
+            "flip_augment": True,
+            "validation_fraction": 0.2,
+        },
+        description="Standardised pixels -> whitened PCA -> multinomial logistic regression (lbfgs).",
+    ),
+    "random_forest": ModelSpec(
+        name="random_forest",
+        display_name="Random forest",
+        family="sklearn",
+        input_kind="flat",
+        builder=_build_forest,
+        default_params={
+            "seed": SEED,
+            "n_estimators": 100,
+            "max_depth": 30,
+            "min_samples_leaf": 3,
+            "max_features": "sqrt",
+            "class_weight": None,
+            "flip_augment": False,
+            "validation_fraction": 0.2,
+        },
+        description="A forest of decision trees on raw pixels; its importances map back to a 48x48 heatmap.",
+    ),
+    "mlp": ModelSpec(
+        name="mlp",
+        display_name="Dense MLP",
+        family="keras",
+        input_kind="flat",
+        builder=_build_mlp,
+        default_params={**_KERAS_COMMON, "hidden_units": [512, 256], "dropout": 0.4, "epochs": 60, "shift": 0.06},
+        description="Fully connected network on the 2,304 flattened pixels, with BatchNorm and dropout.",
+    ),
+    "lstm": ModelSpec(
+        name="lstm",
+        display_name="Row-wise LSTM",
+        family="keras",
+        input_kind="rows",
+        builder=_build_lstm,
+        default_params={
+            **_KERAS_COMMON,
+            "units": 128,
+            "lstm_layers": 2,
+            "bidirectional": True,
+            "dense_units": 128,
+            "dropout": 0.3,
+            "epochs": 40,
+            "shift": 0.06,
+        },
+        description="Each face read as 48 time steps of 48 pixels by a stacked bidirectional LSTM.",
+        tta=True,
+    ),
+    "cnn_basic": ModelSpec(
+        name="cnn_basic",
+        display_name="Basic CNN (seed)",
+        family="keras",
+        input_kind="image",
+        builder=_build_cnn_basic,
+        default_params={**_KERAS_COMMON, "epochs": 30, "batch_size": 64, "augment": False, "patience": 5},
+        description="The seed notebook's first CNN: Conv 32/64/128 + BatchNorm + pooling, Dense 128, Dropout 0.4.",
+    ),
+    "cnn": ModelSpec(
+        name="cnn",
+        display_name="Best CNN",
+        family="keras",
+        input_kind="image",
+        builder=_build_cnn,
+        default_params={
+            **_KERAS_COMMON,
+            "widths": [32, 64, 128, 256],
+            "convs_per_stage": 2,
+            "dropout": 0.4,
+            "l2": 5e-4,
+            "epochs": 60,
+            "batch_size": 128,
+            "optimizer": "sgd",
+            "learning_rate": 0.05,
+            "schedule": "cosine",
+            "warmup_epochs": 2,
+            "label_smoothing": 0.1,
+            "patience": 0,
+            "restore_best": False,
+            "shift": 0.0833,
+            "validation_fraction": 0.1,
+        },
+        description="VGG-style CNN (4 stages, BatchNorm, global average pooling) trained with SGD-Nesterov, "
+        "warm-up + cosine decay, label smoothing and shift/flip augmentation.",
+        tta=True,
+    ),
+}
+
+MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Look a model up by name; unknown names fail with the list of valid ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ModelNotFoundError(f"Unknown model {name!r}. Choose one of: {', '.join(REGISTRY)}.") from None
+
+
+def create_model(name: str, **params: Any) -> FerModel:
+    """A fresh, untrained model from the registry, with ``params`` overriding its defaults."""
+    spec = get_spec(name)
+    cls = KerasModel if spec.family == "keras" else SklearnModel
+    return cls(spec, params)
+
+
+def load_model_from_dir(directory: Path, params: Mapping[str, Any], name: str) -> FerModel:
+    """Rebuild a trained model from its directory (see :mod:`fer_core.artifacts`)."""
+    spec = get_spec(name)
+    cls = KerasModel if spec.family == "keras" else SklearnModel
+    return cls.load(spec, params, directory)
+
+
+def params_to_json(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters made JSON-safe (tuples to lists)."""
+    return json.loads(json.dumps(dict(params), default=list))
+
+
+def class_names() -> list[str]:
+    return list(EMOTIONS)

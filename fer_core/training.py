@@ -1,0 +1,247 @@
+"""Training: fit a registered model on the train split, evaluate on test, write its artifact.
+
+Progress flows out through a :data:`ProgressCallback`; a :class:`StopFlag` ends training at the
+next batch (Keras) or chunk of work (scikit-learn) while keeping the best weights so far.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_core.artifacts import write_artifact
+from fer_core.constants import EMOTIONS, IMAGE_SIZE, SEED
+from fer_core.data import FerDataset, subsample, validation_split
+from fer_core.evaluation import evaluate, rounded
+from fer_core.models import FerModel, create_model, get_spec, params_to_json
+from fer_core.progress import ProgressCallback, ProgressEvent, StopFlag, emit
+
+PROTOCOL = (
+    "Trained on the FER2013 train split only; epochs and hyperparameters selected on a stratified "
+    "validation split carved from train (seed 42); evaluated once on the full test split "
+    "(7,178 images = PublicTest + PrivateTest)."
+)
+
+
+def keras_callbacks(
+    model: FerModel,
+    callback: ProgressCallback | None,
+    stop: StopFlag | None,
+    steps_per_epoch: int,
+    *,
+    has_validation: bool,
+) -> list[Any]:
+    """Keras callbacks: progress events, stop-at-next-batch, best-weights keeping, early stopping."""
+    import keras
+
+    params = model.params
+    epochs = int(params["epochs"])
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.best: float = -np.inf
+            self.best_weights: list[Any] | None = None
+            self.started = 0.0
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self.started = time.perf_counter()
+            emit(callback, ProgressEvent("start", model.name, epochs=epochs, batches=steps_per_epoch))
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            emit(
+                callback,
+                ProgressEvent(
+                    "batch",
+                    model.name,
+                    epoch=self.epoch,
+                    epochs=epochs,
+                    batch=batch + 1,
+                    batches=steps_per_epoch,
+                    logs={k: float(v) for k, v in (logs or {}).items()},
+                ),
+            )
+            if stop is not None and stop.is_set():
+                model.stopped_early_ = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            for key, value in logs.items():
+                model.history_.setdefault(key, []).append(value)
+            monitor = logs.get("val_accuracy", logs.get("accuracy", 0.0))
+            if monitor > self.best:
+                self.best = monitor
+                if params.get("restore_best"):
+                    self.best_weights = self.model.get_weights()
+            emit(
+                callback,
+                ProgressEvent(
+                    "epoch",
+                    model.name,
+                    epoch=epoch + 1,
+                    epochs=epochs,
+                    batch=steps_per_epoch,
+                    batches=steps_per_epoch,
+                    logs=logs,
+                ),
+            )
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+            emit(callback, ProgressEvent("end", model.name, epoch=self.epoch, epochs=epochs))
+
+    callbacks: list[Any] = [Progress()]
+    patience = int(params.get("patience") or 0)
+    if patience and has_validation:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max"))
+    return callbacks
+
+
+def inference_timings(model: FerModel, faces: np.ndarray, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds per image at batch 1 and batch 256 (median of repeats)."""
+    one = faces[:1]
+    batch = np.resize(faces, (256, IMAGE_SIZE, IMAGE_SIZE)) if len(faces) else faces
+    model.predict_proba(one)  # warm-up
+    times_one = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict_proba(one)
+        times_one.append(time.perf_counter() - start)
+    times_batch = []
+    for _ in range(max(3, repeats // 5)):
+        start = time.perf_counter()
+        model.predict_proba(batch)
+        times_batch.append(time.perf_counter() - start)
+    return {
+        "ms_per_image_batch1": round(1000 * float(np.median(times_one)), 3),
+        "ms_per_image_batch256": round(1000 * float(np.median(times_batch)) / 256, 4),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a model's numbers."""
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for package in ("numpy", "scikit-learn", "keras", "tensorflow-cpu", "tensorflow", "jax", "opencv-python-headless"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass
+class TrainResult:
+    """A trained model, its card and where it was written (if it was)."""
+
+    model: FerModel
+    card: dict[str, Any]
+    path: Path | None
+
+
+def build_card(
+    model: FerModel,
+    *,
+    dataset: FerDataset,
+    n_fit: int,
+    n_val: int,
+    seconds: float,
+    test_metrics: dict[str, Any] | None,
+    test_metrics_tta: dict[str, Any] | None,
+    timings: dict[str, float] | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A self-describing model card (JSON-serialisable)."""
+    spec = model.spec
+    headline = test_metrics_tta if (spec.tta and test_metrics_tta) else test_metrics
+    card: dict[str, Any] = {
+        "name": spec.name,
+        "display_name": spec.display_name,
+        "family": spec.family,
+        "description": spec.description,
+        "params": params_to_json(model.params),
+        "classes": list(EMOTIONS),
+        "preprocessing": {"input_kind": spec.input_kind, "input_shape": list(spec.input_shape), "scale": "pixels / 255"},
+        "protocol": PROTOCOL,
+        "n_train": n_fit,
+        "n_validation": n_val,
+        "epochs_run": len(model.history_.get("loss", [])) or None,
+        "stopped_early": model.stopped_early_,
+        "training_seconds": round(seconds, 1),
+        "n_parameters": model.n_parameters(),
+        "history": {k: [round(v, 5) for v in values] for k, values in model.history_.items()},
+        "headline_tta": bool(spec.tta and test_metrics_tta),
+        "test_accuracy": round(headline["accuracy"], 4) if headline else None,
+        "test_macro_f1": round(headline["macro_f1"], 4) if headline else None,
+        "test_metrics": rounded(test_metrics) if test_metrics else None,
+        "test_metrics_tta": rounded(test_metrics_tta) if test_metrics_tta else None,
+        "inference": timings,
+        "versions": library_versions(),
+        "machine": {"platform": platform.platform(), "processor": platform.machine()},
+        "data_fingerprint": dataset.fingerprint,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if spec.name == "random_forest" and hasattr(model, "estimator_"):
+        importance = model.estimator_.feature_importances_.reshape(IMAGE_SIZE, IMAGE_SIZE)
+        card["feature_importance"] = np.round(importance / max(importance.max(), 1e-12), 4).tolist()
+    card.update(extra or {})
+    return card
+
+
+def train_model(
+    name: str,
+    dataset: FerDataset,
+    *,
+    params: dict[str, Any] | None = None,
+    limit: int | None = None,
+    out_dir: Path | None = None,
+    callback: ProgressCallback | None = None,
+    stop: StopFlag | None = None,
+    evaluate_on_test: bool = True,
+) -> TrainResult:
+    """Train ``name`` on the train split (optionally a stratified subset of ``limit`` images)."""
+    params = dict(params or {})
+    spec = get_spec(name)
+    seed = int(params.get("seed", spec.default_params.get("seed", SEED)))
+    model = create_model(name, **params)
+    x, y = subsample(dataset.x_train, dataset.y_train, limit, seed=seed)
+    fraction = float(model.params.get("validation_fraction", 0.2))
+    x_fit, y_fit, x_val, y_val = validation_split(x, y, fraction=fraction, seed=seed)
+    emit(callback, ProgressEvent("message", name, message=f"Training {spec.display_name} on {len(y_fit)} images"))
+    started = time.perf_counter()
+    model.fit(x_fit, y_fit, x_val, y_val, callback=callback, stop=stop)
+    seconds = time.perf_counter() - started
+    test_metrics = test_tta = timings = None
+    if evaluate_on_test:
+        emit(callback, ProgressEvent("message", name, message="Evaluating on the test split"))
+        test_metrics = evaluate(model, dataset.x_test, dataset.y_test)
+        test_tta = evaluate(model, dataset.x_test, dataset.y_test, tta=True)
+        timings = inference_timings(model, dataset.x_test[:256])
+    val_accuracy = float((model.predict(x_val) == y_val).mean()) if len(y_val) else None
+    card = build_card(
+        model,
+        dataset=dataset,
+        n_fit=len(y_fit),
+        n_val=len(y_val),
+        seconds=seconds,
+        test_metrics=test_metrics,
+        test_metrics_tta=test_tta,
+        timings=timings,
+        extra={"validation_accuracy": round(val_accuracy, 4) if val_accuracy is not None else None, "limit": limit},
+    )
+    path = write_artifact(model, card, out_dir) if out_dir is not None else None
+    emit(callback, ProgressEvent("end", name, message="done"))
+    return TrainResult(model=model, card=card, path=path)
