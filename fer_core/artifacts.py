@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fer_core.constants import MODELS_DIR
+from fer_core.constants import MODELS_DIR, MODELS_DIR_ENV
 from fer_core.errors import ModelNotFoundError
 from fer_core.models import REGISTRY, FerModel, get_spec, load_model_from_dir
 
@@ -24,15 +24,21 @@ CARD_NAME = "card.json"
 _load_lock = threading.Lock()
 
 
+def default_models_dir() -> Path:
+    """``$FER_MODELS_DIR`` if set (tests, scratch runs), else ``artifacts/models``."""
+    env = os.environ.get(MODELS_DIR_ENV, "")
+    return Path(env) if env else MODELS_DIR
+
+
 def model_dir(name: str, models_dir: Path | None = None) -> Path:
     """The folder of a registered model inside ``models_dir`` (default ``artifacts/models``)."""
     get_spec(name)  # validates the name
-    return Path(models_dir or MODELS_DIR) / name
+    return Path(models_dir or default_models_dir()) / name
 
 
 def write_artifact(model: FerModel, card: dict[str, Any], models_dir: Path | None = None) -> Path:
     """Save ``model`` and ``card`` atomically into ``models_dir/<name>``; return that folder."""
-    root = Path(models_dir or MODELS_DIR)
+    root = Path(models_dir or default_models_dir())
     root.mkdir(parents=True, exist_ok=True)
     target = root / model.name
     staging = Path(tempfile.mkdtemp(prefix=f".{model.name}-", dir=root))
@@ -52,7 +58,7 @@ def write_artifact(model: FerModel, card: dict[str, Any], models_dir: Path | Non
 def install_artifact(source: Path, models_dir: Path | None = None) -> Path:
     """Copy a finished model folder (e.g. from ``runs/``) into the models directory atomically."""
     card = read_card(source)
-    root = Path(models_dir or MODELS_DIR)
+    root = Path(models_dir or default_models_dir())
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{card['name']}-", dir=root))
     try:
@@ -96,7 +102,7 @@ def list_cards(models_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Cards of every registered model, in registry order; an unavailable one is ``{"error": ...}``."""
     cards: dict[str, dict[str, Any]] = {}
     for name in REGISTRY:
-        directory = Path(models_dir or MODELS_DIR) / name
+        directory = Path(models_dir or default_models_dir()) / name
         try:
             card = read_card(directory)
             if not (directory / card.get("file", get_spec(name).file_name)).is_file():

@@ -419,7 +419,7 @@ class KerasModel(FerModel):
             fn = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
         else:
             def fn(batch: np.ndarray) -> Any:
-                return model(batch, training=False)
+                return model.predict(batch, batch_size=512, verbose=0)
         self._infer, self._infer_for = fn, model
         return fn
 

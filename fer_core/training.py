@@ -130,6 +130,22 @@ def inference_timings(model: FerModel, faces: np.ndarray, repeats: int = 20) -> 
     }
 
 
+def compute_device() -> str:
+    """Where Keras computes (backend and device), for the model card."""
+    import os
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        if backend == "jax":
+            import jax
+
+            devices = jax.devices()
+            return f"jax on {devices[0].device_kind} x{len(devices)}"
+    except Exception:  # noqa: BLE001 - purely informative
+        pass
+    return f"{backend} on CPU ({os.cpu_count()} cores)"
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that shape a model's numbers."""
     import importlib.metadata as md
@@ -190,7 +206,11 @@ def build_card(
         "test_metrics_tta": rounded(test_metrics_tta) if test_metrics_tta else None,
         "inference": timings,
         "versions": library_versions(),
-        "machine": {"platform": platform.platform(), "processor": platform.machine()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "compute": compute_device() if spec.family == "keras" else f"CPU ({__import__('os').cpu_count()} cores)",
+        },
         "data_fingerprint": dataset.fingerprint,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

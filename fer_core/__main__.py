@@ -1,0 +1,7 @@
+"""Entry point for ``python -m fer_core``."""
+
+import sys
+
+from fer_core.cli import main
+
+sys.exit(main())

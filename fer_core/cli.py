@@ -1,0 +1,292 @@
+"""Command line: ``python -m fer_core {data-summary,train,evaluate,predict,models}``.
+
+Bad input ends with a non-zero exit code and one clear line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fer_core.constants import EMOTIONS
+from fer_core.errors import FerError
+
+EXIT_USER_ERROR = 2
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FerError(f"--param expects KEY=VALUE (e.g. learning_rate=0.001), got {pair!r}.")
+        params[key.strip()] = _parse_value(value.strip())
+    return params
+
+
+def _model_names(name: str) -> list[str]:
+    from fer_core.models import MODEL_NAMES, get_spec
+
+    if name == "all":
+        return list(MODEL_NAMES)
+    return [get_spec(n.strip()).name for n in name.split(",")]
+
+
+class _TqdmProgress:
+    """Draw ProgressEvents as tqdm bars on stderr."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.bar: Any = None
+
+    def __call__(self, event: Any) -> None:
+        from tqdm import tqdm
+
+        if event.kind == "message":
+            tqdm.write(f"[{self.name}] {event.message}", file=sys.stderr)
+        elif event.kind == "step":
+            self._bar(event.steps, "work").update(event.step - self.bar.n)
+        elif event.kind == "batch":
+            bar = self._bar(event.epochs * event.batches, "batches")
+            bar.update((event.epoch - 1) * event.batches + event.batch - bar.n)
+            bar.set_postfix(epoch=f"{event.epoch}/{event.epochs}", loss=f"{event.logs.get('loss', 0):.3f}")
+        elif event.kind == "epoch":
+            logs = event.logs
+            tqdm.write(
+                f"[{self.name}] epoch {event.epoch}/{event.epochs} loss {logs.get('loss', 0):.4f} "
+                f"acc {logs.get('accuracy', 0):.4f} val_loss {logs.get('val_loss', float('nan')):.4f} "
+                f"val_acc {logs.get('val_accuracy', float('nan')):.4f}",
+                file=sys.stderr,
+            )
+        elif event.kind == "end" and self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _bar(self, total: int, unit: str) -> Any:
+        from tqdm import tqdm
+
+        if self.bar is None or self.bar.total != total:
+            if self.bar is not None:
+                self.bar.close()
+            self.bar = tqdm(total=total, desc=self.name, unit=unit, file=sys.stderr, leave=False, mininterval=1.0)
+        return self.bar
+
+
+def cmd_data_summary(args: argparse.Namespace) -> int:
+    from fer_core.data import load_dataset
+    from fer_core.summary import summarize
+
+    dataset = load_dataset(args.data)
+    if args.json or args.out:
+        summary = summarize(dataset)
+        if args.out:
+            Path(args.out).write_text(json.dumps(summary) + "\n")
+        if args.json:
+            print(json.dumps(summary))
+            return 0
+    counts = dataset.counts()
+    print(f"FER2013 at {dataset.source}")
+    print(f"{'emotion':<10}{'train':>8}{'test':>8}")
+    for emotion in EMOTIONS:
+        print(f"{emotion:<10}{counts['train'][emotion]:>8}{counts['test'][emotion]:>8}")
+    print(f"{'total':<10}{len(dataset.y_train):>8}{len(dataset.y_test):>8}")
+    if dataset.report.n_skipped:
+        print(f"skipped {dataset.report.n_skipped} unreadable file(s)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fer_core.data import load_dataset
+    from fer_core.progress import StopFlag
+    from fer_core.training import train_model
+
+    names = _model_names(args.model)
+    params = _parse_params(args.param)
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    if args.seed is not None:
+        params["seed"] = args.seed
+    dataset = load_dataset(args.data)
+    from fer_core.artifacts import default_models_dir
+
+    out_dir = Path(args.out) if args.out else default_models_dir()
+    summary = []
+    for name in names:
+        from fer_core.models import get_spec
+
+        spec = get_spec(name)
+        model_params = {k: v for k, v in params.items() if k in spec.default_params}
+        stop = StopFlag()
+        timer = None
+        if args.max_minutes:
+            timer = threading.Timer(args.max_minutes * 60, stop.set)
+            timer.daemon = True
+            timer.start()
+        started = time.perf_counter()
+        result = train_model(
+            name, dataset, params=model_params, limit=args.limit, out_dir=out_dir,
+            callback=_TqdmProgress(name), stop=stop,
+        )
+        if timer is not None:
+            timer.cancel()
+        seconds = time.perf_counter() - started
+        card = result.card
+        summary.append((name, card["test_accuracy"], card["test_macro_f1"], seconds))
+        print(
+            f"{name}: test accuracy {card['test_accuracy']:.4f} macro-F1 {card['test_macro_f1']:.4f}"
+            f"{' (flip TTA)' if card['headline_tta'] else ''} in {seconds:.0f} s -> {result.path}",
+            flush=True,
+        )
+    if len(summary) > 1:
+        print(f"\n{'model':<15}{'accuracy':>10}{'macro-F1':>10}{'seconds':>10}")
+        for name, acc, f1, seconds in summary:
+            print(f"{name:<15}{acc:>10.4f}{f1:>10.4f}{seconds:>10.0f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from fer_core.artifacts import load_model
+    from fer_core.data import load_dataset
+    from fer_core.evaluation import evaluate, rounded
+
+    names = _model_names(args.model)
+    models_dir = Path(args.models_dir) if args.models_dir else None
+    dataset = load_dataset(args.data)
+    results: dict[str, Any] = {}
+    for name in names:
+        model, card = load_model(name, models_dir)
+        tta = card.get("headline_tta", False) if args.tta is None else args.tta
+        metrics = rounded(evaluate(model, dataset.x_test, dataset.y_test, tta=tta))
+        metrics["card_accuracy"] = card.get("test_accuracy")
+        results[name] = metrics
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(f"{'model':<15}{'accuracy':>10}{'macro-F1':>10}{'card':>10}{'TTA':>6}")
+        for name, m in results.items():
+            card_acc = m["card_accuracy"]
+            print(f"{name:<15}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{card_acc if card_acc is not None else '-':>10}{'yes' if m['tta'] else 'no':>6}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from fer_core.artifacts import best_model_name, load_model
+    from fer_core.faces import predict_image, read_image
+
+    name = args.model or best_model_name()
+    if name is None:
+        raise FerError("No trained model is installed in artifacts/models; run `python -m fer_core train cnn` first.")
+    model, _ = load_model(name)
+    outputs = []
+    failures = 0
+    for path in args.images:
+        entry: dict[str, Any] = {"path": path, "faces": [], "error": None}
+        try:
+            image = read_image(Path(path))
+            faces = predict_image(image, model, whole_image=args.whole_image)
+            entry["faces"] = [face.to_dict() for face in faces]
+        except FerError as exc:
+            entry["error"] = str(exc)
+            failures += 1
+        outputs.append(entry)
+    if args.json:
+        print(json.dumps(outputs))
+    else:
+        for entry in outputs:
+            if entry["error"]:
+                print(f"{entry['path']}: {entry['error']}")
+            elif not entry["faces"]:
+                print(f"{entry['path']}: no face found (try --whole-image for a cropped face)")
+            for i, face in enumerate(entry["faces"], 1):
+                print(f"{entry['path']}: face {i} at {face['box']}: {face['emotion']} ({face['confidence']:.0%})")
+    if failures:
+        first = next(e for e in outputs if e["error"])
+        print(f"error: {first['path']}: {first['error']}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from fer_core.artifacts import list_cards
+    from fer_core.models import REGISTRY
+
+    cards = list_cards(Path(args.models_dir) if args.models_dir else None)
+    for name, spec in REGISTRY.items():
+        card = cards[name]
+        status = card.get("error") or f"test accuracy {card['test_accuracy']:.4f}"
+        print(f"{name:<15}{spec.display_name:<22}{status}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fer_core", description="FER Studio: facial emotion recognition.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data-summary", help="counts and statistics of the dataset")
+    p.add_argument("--data", help="dataset folder, .csv or .zip (default: $FER_DATA_DIR or data/fer2013)")
+    p.add_argument("--json", action="store_true", help="print the full summary as JSON")
+    p.add_argument("--out", help="also write the JSON summary to this file")
+    p.set_defaults(func=cmd_data_summary)
+
+    p = sub.add_parser("train", help="train a model (or all) and write its artifact")
+    p.add_argument("model", help="model name, comma-separated names, or 'all'")
+    p.add_argument("--data")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--limit", type=int, help="train on a stratified subset of this many images")
+    p.add_argument("--out", help="models folder to write to (default artifacts/models)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--param", action="append", default=[], help="override a parameter: KEY=VALUE (JSON values)")
+    p.add_argument("--max-minutes", type=float, help="stop training after this long, keeping the best weights")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate installed models on the test split")
+    p.add_argument("model", help="model name or 'all'")
+    p.add_argument("--data")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None, help="flip TTA (default: as the card)")
+    p.add_argument("--models-dir")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="find faces in photos and predict their emotions")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--model", help="model name (default: the best installed)")
+    p.add_argument("--whole-image", action="store_true", help="treat each image as one already-cropped face")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("models", help="list registered models and whether they are trained")
+    p.add_argument("--models-dir")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except FerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; try --limit to train on fewer images", file=sys.stderr)
+        return 1
