@@ -20,12 +20,11 @@ train() {  # variant model [args...]
 train cnn cnn
 train cnn_e40 cnn --epochs 40
 train cnn_bal cnn --param 'class_weight="balanced"'
-train cnn_wide cnn --param 'widths=[48,96,192,384]'
 train lstm lstm
 train mlp mlp
 train cnn_basic cnn_basic
 wait
 for f in /tmp/logs/*.log; do echo "=== $f"; tr '\r' '\n' < "$f" | grep -E "epoch [0-9]+/|test accuracy|Error|error|Traceback" | tail -80; done > $OUT/logs.txt
 grep -h "test accuracy" /tmp/logs/*.log
-cd /tmp/z && tar czf $OUT/a.tgz cnn cnn_e40 && tar czf $OUT/b.tgz cnn_bal lstm && tar czf $OUT/c.tgz cnn_wide mlp cnn_basic
+cd /tmp/z && tar czf $OUT/a.tgz cnn cnn_e40; tar czf $OUT/b.tgz cnn_bal lstm; tar czf $OUT/c.tgz mlp cnn_basic
 ls -la $OUT

@@ -1,0 +1,304 @@
+"""Tables, arrays and teaching sentences for the dashboard, computed from summaries and model cards.
+
+Pure data in, pure data out (pandas frames, numpy arrays, strings): the pages draw them, the tests
+check them. Nothing here imports Streamlit or Plotly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fer_core.constants import EMOTIONS, IMAGE_SIZE
+from fer_core.models import REGISTRY
+
+#: Columns of the comparison table where a lower value is better.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"Training time (s)", "Parameters", "Size (MB)", "ms / image"})
+
+
+def train_command(name: str) -> str:
+    """The shell command that trains a registered model into ``artifacts/models``."""
+    return f"python -m fer_core train {name}"
+
+
+# --------------------------------------------------------------------------------------------
+# EDA
+# --------------------------------------------------------------------------------------------
+
+
+def class_distribution(summary: dict[str, Any]) -> pd.DataFrame:
+    """Long table: split, emotion, count, percent (of that split)."""
+    rows = [
+        {
+            "split": split,
+            "emotion": emotion,
+            "count": int(summary["counts"][split][emotion]),
+            "percent": float(summary["percentages"][split][emotion]),
+        }
+        for split in ("train", "test")
+        for emotion in EMOTIONS
+    ]
+    return pd.DataFrame(rows)
+
+
+def distribution_note(summary: dict[str, Any]) -> str:
+    """A teaching sentence about class imbalance, true of ``summary``'s numbers."""
+    train = summary["counts"]["train"]
+    largest = max(train, key=train.get)
+    smallest = min(train, key=train.get)
+    ratio = train[largest] / max(train[smallest], 1)
+    pct = summary["percentages"]["train"]
+    return (
+        f"**{largest.capitalize()}** has {train[largest]:,} training images and **{smallest}** only "
+        f"{train[smallest]:,} — a {ratio:.1f} : 1 imbalance ({pct[smallest]:.1f}% of the training set). "
+        f"A model that never predicts {smallest} loses almost no accuracy, which is why we also report "
+        "macro-F1 and per-class recall."
+    )
+
+
+def pixel_histogram(summary: dict[str, Any], *, unit_scale: bool) -> pd.DataFrame:
+    """Long table of the 256-level pixel histogram per split, as a fraction of that split's pixels."""
+    levels = np.arange(256)
+    x = levels / 255.0 if unit_scale else levels
+    frames = []
+    for split in ("train", "test"):
+        counts = np.asarray(summary["pixel_histogram"][split], dtype=np.float64)
+        frames.append(pd.DataFrame({"intensity": x, "fraction": counts / counts.sum(), "split": split}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def histogram_note(summary: dict[str, Any]) -> str:
+    """A sentence on the peaks at the ends of the intensity range, from the train histogram."""
+    counts = np.asarray(summary["pixel_histogram"]["train"], dtype=np.float64)
+    share = counts / counts.sum()
+    middle = float(np.median(share[1:255]))
+    return (
+        f"Pure black (0) holds {share[0]:.2%} of all training pixels and pure white (255) {share[255]:.2%}, "
+        f"against a typical {middle:.2%} for a mid-grey level: many faces were contrast-stretched and clipped, "
+        f"so both ends pile up. Mean intensity {summary['pixel_mean']:.0f} ± {summary['pixel_std']:.0f}."
+    )
+
+
+def per_class_brightness(summary: dict[str, Any]) -> pd.DataFrame:
+    """Mean brightness and contrast (pixel std) per emotion, from the training split."""
+    rows = [{"emotion": e, **summary["per_class"][e]} for e in EMOTIONS if e in summary["per_class"]]
+    return pd.DataFrame(rows)
+
+
+def mean_faces(summary: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Mean face per emotion as float ``(48, 48)`` arrays in 0-255."""
+    return {e: np.asarray(summary["mean_faces"][e], dtype=np.float32) for e in EMOTIONS if e in summary["mean_faces"]}
+
+
+def overall_mean_face(summary: dict[str, Any]) -> np.ndarray:
+    """The mean training face over all classes ``(48, 48)``, weighted by class counts."""
+    faces = mean_faces(summary)
+    weights = np.array([summary["counts"]["train"][e] for e in faces], dtype=np.float64)
+    stack = np.stack(list(faces.values()))  # (7, 48, 48)
+    return np.tensordot(weights / weights.sum(), stack, axes=1).astype(np.float32)
+
+
+def drift_frame(summary: dict[str, Any], metric: str) -> pd.DataFrame:
+    """Long table of one drift metric's histogram per split, as density (so split sizes compare)."""
+    data = summary["drift"]["metrics"][metric]
+    edges = np.asarray(data["bin_edges"], dtype=np.float64)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    frames = []
+    for split in ("train", "test"):
+        counts = np.asarray(data[split]["histogram"], dtype=np.float64)
+        frames.append(pd.DataFrame({metric: centres, "share": counts / max(counts.sum(), 1.0), "split": split}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def sample_indices(labels: np.ndarray, emotion: str | None, n: int, seed: int) -> np.ndarray:
+    """``n`` reproducible random indices, optionally only of one emotion (fewer if it has fewer)."""
+    pool = np.arange(len(labels)) if emotion is None else np.flatnonzero(labels == EMOTIONS.index(emotion))
+    rng = np.random.default_rng(seed)
+    return rng.choice(pool, size=min(n, len(pool)), replace=False) if len(pool) else pool
+
+
+def upscale(face: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling ``(48, 48)`` -> ``(48 f, 48 f)``: pixels stay crisp squares."""
+    return np.repeat(np.repeat(np.asarray(face), factor, axis=0), factor, axis=1)
+
+
+def mosaic(faces: np.ndarray, columns: int, factor: int, gap: int = 4) -> np.ndarray:
+    """Faces ``(n, 48, 48)`` tiled into one uint8 image, each upscaled by ``factor``, white gaps."""
+    n = len(faces)
+    rows = max(1, int(np.ceil(n / columns)))
+    side = IMAGE_SIZE * factor
+    out = np.full((rows * side + (rows - 1) * gap, columns * side + (columns - 1) * gap), 255, dtype=np.uint8)
+    for i, face in enumerate(faces):
+        r, c = divmod(i, columns)
+        out[r * (side + gap) : r * (side + gap) + side, c * (side + gap) : c * (side + gap) + side] = upscale(face, factor)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Model cards
+# --------------------------------------------------------------------------------------------
+
+
+def trained_cards(cards: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Only the cards of models that are trained and evaluated."""
+    return {n: c for n, c in cards.items() if "error" not in c and c.get("test_metrics")}
+
+
+def leaderboard(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per trained model, best test accuracy first."""
+    rows = [
+        {
+            "name": name,
+            "Model": card.get("display_name", name),
+            "Test accuracy": card.get("test_accuracy"),
+            "Macro-F1": card.get("test_macro_f1"),
+            "Trained on": card.get("n_train"),
+            "Epochs": card.get("epochs_run"),
+            "Training time (s)": card.get("training_seconds"),
+        }
+        for name, card in trained_cards(cards).items()
+    ]
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("Test accuracy", ascending=False, ignore_index=True) if len(frame) else frame
+
+
+def comparison_table(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The model-comparison table: headline metrics, per-class recall and costs, one row per model."""
+    rows = []
+    for name, card in trained_cards(cards).items():
+        metrics = card["test_metrics"]
+        row: dict[str, Any] = {
+            "Model": card.get("display_name", name),
+            "Accuracy": card.get("test_accuracy", metrics["accuracy"]),
+            "Macro-F1": card.get("test_macro_f1", metrics["macro_f1"]),
+            "Weighted-F1": metrics["weighted_f1"],
+        }
+        for emotion in EMOTIONS:
+            row[f"Recall {emotion}"] = metrics["per_class"][emotion]["recall"]
+        row["Training time (s)"] = card.get("training_seconds")
+        row["Parameters"] = card.get("n_parameters")
+        row["Size (MB)"] = round(card["file_size_bytes"] / 1e6, 2) if card.get("file_size_bytes") else None
+        row["ms / image"] = (card.get("inference") or {}).get("ms_per_image_batch1")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_in_column(table: pd.DataFrame) -> dict[str, Any]:
+    """The best value of each numeric column (max, or min where lower is better)."""
+    best = {}
+    for column in table.columns:
+        if column == "Model" or not pd.api.types.is_numeric_dtype(table[column]) or table[column].isna().all():
+            continue
+        best[column] = table[column].min() if column in LOWER_IS_BETTER else table[column].max()
+    return best
+
+
+def comparison_note(cards: dict[str, dict[str, Any]]) -> str:
+    """Teaching sentences true of the trained models' cards."""
+    trained = trained_cards(cards)
+    if not trained:
+        return "No model is trained yet, so there is nothing to compare."
+    best = max(trained, key=lambda n: trained[n]["test_accuracy"])
+    card = trained[best]
+    per_class = card["test_metrics"]["per_class"]
+    hardest = min(per_class, key=lambda e: per_class[e]["recall"])
+    easiest = max(per_class, key=lambda e: per_class[e]["recall"])
+    gap = card["test_accuracy"] - card["test_macro_f1"]
+    return (
+        f"The most accurate model here is **{card['display_name']}** at {card['test_accuracy']:.1%} test accuracy "
+        f"(macro-F1 {card['test_macro_f1']:.3f}). It recognises **{easiest}** best "
+        f"(recall {per_class[easiest]['recall']:.0%}) and **{hardest}** worst ({per_class[hardest]['recall']:.0%}); "
+        + (
+            f"the {gap:.2f} gap between accuracy and macro-F1 is the price of the rare classes."
+            if gap > 0.02
+            else "accuracy and macro-F1 are close, so it treats the classes fairly evenly."
+        )
+    )
+
+
+def confusion(card: dict[str, Any], *, normalised: bool) -> np.ndarray:
+    """The test confusion matrix ``(7, 7)`` (rows = true class); row-normalised to recall if asked."""
+    matrix = np.asarray(card["test_metrics"]["confusion_matrix"], dtype=np.float64)
+    if normalised:
+        matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1.0)
+    return matrix
+
+
+def per_class_f1(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Long table: model, emotion, F1."""
+    rows = [
+        {"model": card.get("display_name", name), "emotion": e, "F1": card["test_metrics"]["per_class"][e]["f1"]}
+        for name, card in trained_cards(cards).items()
+        for e in EMOTIONS
+    ]
+    return pd.DataFrame(rows)
+
+
+def keras_histories(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Long table of Keras training curves: model, epoch, metric, split, value."""
+    rows = []
+    for name, card in trained_cards(cards).items():
+        if card.get("family") != "keras":
+            continue
+        for key, values in (card.get("history") or {}).items():
+            split = "validation" if key.startswith("val_") else "train"
+            metric = key.removeprefix("val_")
+            if metric not in ("loss", "accuracy"):
+                continue
+            rows.extend(
+                {"model": card.get("display_name", name), "epoch": i + 1, "metric": metric, "split": split, "value": v}
+                for i, v in enumerate(values)
+            )
+    return pd.DataFrame(rows, columns=["model", "epoch", "metric", "split", "value"])
+
+
+def history_frame(history: dict[str, list[float]]) -> pd.DataFrame:
+    """One run's history as a long table: epoch, metric, split, value."""
+    rows = []
+    for key, values in history.items():
+        metric = key.removeprefix("val_")
+        if metric not in ("loss", "accuracy"):
+            continue
+        split = "validation" if key.startswith("val_") else "train"
+        rows.extend({"epoch": i + 1, "metric": metric, "split": split, "value": v} for i, v in enumerate(values))
+    return pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
+
+
+def feature_importance(card: dict[str, Any]) -> np.ndarray | None:
+    """The random forest's pixel importances ``(48, 48)`` scaled to max 1, if the card has them."""
+    importance = card.get("feature_importance")
+    return np.asarray(importance, dtype=np.float32) if importance else None
+
+
+def logreg_pixel_weights(estimator: Any) -> np.ndarray:
+    """Per-class weights on raw pixels ``(7, 48, 48)`` of a scale -> PCA -> logistic-regression pipeline.
+
+    The logit of class k is ``coef_k · z`` with ``z`` the whitened PCA projection of standardised
+    pixels, which is linear in the pixels, so the weights map straight back to a 48x48 image.
+    """
+    scale, pca, classifier = estimator[0], estimator[1], estimator[-1]
+    components = pca.components_  # (k, 2304)
+    if getattr(pca, "whiten", False):
+        components = components / np.sqrt(pca.explained_variance_)[:, None]
+    weights = classifier.coef_ @ components  # (7, 2304), on standardised pixels
+    weights = weights / np.where(scale.scale_ > 0, scale.scale_, 1.0)  # (7, 2304), on raw pixels
+    return weights.reshape(len(weights), IMAGE_SIZE, IMAGE_SIZE)
+
+
+def confident_mistakes(
+    probabilities: np.ndarray, labels: np.ndarray, true_emotion: str, predicted_emotion: str, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``k`` test images of ``true_emotion`` predicted as ``predicted_emotion`` most confidently."""
+    true_index, predicted_index = EMOTIONS.index(true_emotion), EMOTIONS.index(predicted_emotion)
+    predicted = probabilities.argmax(axis=1)
+    candidates = np.flatnonzero((labels == true_index) & (predicted == predicted_index))
+    confidence = probabilities[candidates, predicted_index]
+    order = np.argsort(-confidence, kind="stable")[:k]
+    return candidates[order], confidence[order]
+
+
+def registry_names() -> dict[str, str]:
+    """Model name -> display name, in registry order."""
+    return {name: spec.display_name for name, spec in REGISTRY.items()}

@@ -1,0 +1,406 @@
+"""The single background training job of a dashboard server.
+
+A :class:`JobManager` supervises one training job from a daemon thread. The thread starts
+:func:`fer_core.training.train_model` in a spawned child process and folds the child's progress
+events into a lock-protected :class:`_JobRecord`; pages read immutable :class:`JobState` snapshots
+and never touch the worker. Training runs in its own process, not in the server's threads, because
+Streamlit calls ``keras.backend.clear_session()`` after every script run, and in Keras 3 that
+resets the naming state of *every* thread, so a model being built in a server thread while a page
+polls fails with duplicate layer names. The process also keeps the page responsive (no shared GIL).
+
+The manager lives as long as the server process (see :func:`get_manager`), so navigating away or
+refreshing the browser does not end a job, and only one job runs at a time per server. Nothing
+here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fer_core.constants import RUNS_DIR
+from fer_core.data import resolve_data_dir
+from fer_core.errors import FerError
+from fer_core.models import get_spec
+from fer_core.progress import ProgressEvent
+
+logger = logging.getLogger(__name__)
+
+#: Overrides where runs are written (tests, scratch servers); default ``runs/``.
+RUNS_DIR_ENV = "FER_RUNS_DIR"
+
+Status = Literal["loading", "training", "stopping", "evaluating", "done", "failed"]
+ACTIVE_STATUSES: frozenset[str] = frozenset({"loading", "training", "stopping", "evaluating"})
+
+
+class JobBusyError(FerError):
+    """A training job is already running on this server."""
+
+
+def default_runs_dir() -> Path:
+    """``$FER_RUNS_DIR`` if set, else the git-ignored ``runs/`` folder."""
+    env = os.environ.get(RUNS_DIR_ENV, "")
+    return Path(env) if env else RUNS_DIR
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A consistent snapshot of the job, safe to read from any thread."""
+
+    job_id: str
+    model: str
+    display_name: str
+    family: str
+    owner: str
+    params: dict[str, Any]
+    limit: int | None
+    status: Status
+    started_at: float
+    finished_at: float | None
+    message: str
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    step: int
+    steps: int
+    batch_logs: dict[str, float]
+    history: dict[str, list[float]]
+    fraction: float
+    epoch_fraction: float
+    eta_seconds: float | None
+    stop_requested: bool
+    run_dir: Path | None
+    artifact_dir: Path | None
+    card: dict[str, Any] | None
+    error: str | None
+    installed_to: Path | None
+
+    @property
+    def active(self) -> bool:
+        """True while the worker thread is still busy."""
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """Seconds since the job started (until it finished, if it has)."""
+        return (self.finished_at or time.time()) - self.started_at
+
+    def describe(self) -> str:
+        """One sentence: who trains what, and how far along it is."""
+        where = f"epoch {self.epoch}/{self.epochs}" if self.epochs else f"{self.step}/{self.steps} steps"
+        started = dt.datetime.fromtimestamp(self.started_at).strftime("%H:%M")
+        return f"{self.owner} is training {self.display_name} ({where}, started at {started})."
+
+
+@dataclass
+class _JobRecord:
+    """Mutable job state, only touched while holding the manager's lock."""
+
+    job_id: str
+    model: str
+    display_name: str
+    family: str
+    owner: str
+    params: dict[str, Any]
+    limit: int | None
+    run_dir: Path
+    status: Status = "loading"
+    started_at: float = field(default_factory=time.time)
+    train_started: float | None = None
+    finished_at: float | None = None
+    message: str = "Loading the dataset"
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    step: int = 0
+    steps: int = 0
+    batch_logs: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    fraction: float = 0.0
+    artifact_dir: Path | None = None
+    card: dict[str, Any] | None = None
+    error: str | None = None
+    installed_to: Path | None = None
+    stop: Any = None  # a multiprocessing Event shared with the child process
+
+    def stop_requested(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def apply(self, event: ProgressEvent) -> None:
+        """Fold one progress event into the record."""
+        if event.kind == "message":
+            self.message = event.message
+            if event.message.startswith("Evaluating"):
+                self.status = "evaluating"
+            return
+        if event.kind == "start":
+            self.train_started = time.time()
+            self.epochs, self.batches = event.epochs, event.batches
+        elif event.kind == "batch":
+            self.epoch, self.epochs = event.epoch, event.epochs
+            self.batch, self.batches = event.batch, event.batches
+            self.batch_logs = dict(event.logs)
+        elif event.kind == "epoch":
+            self.epoch, self.epochs = event.epoch, event.epochs
+            self.batch, self.batches = event.batches, event.batches
+            for key, value in event.logs.items():
+                self.history.setdefault(key, []).append(float(value))
+        elif event.kind == "step":
+            if self.train_started is None:
+                self.train_started = time.time()
+            self.step, self.steps = event.step, event.steps
+            self.message = event.message or self.message
+        if event.kind != "end":
+            self.fraction = max(self.fraction, event.fraction)
+
+    def snapshot(self) -> JobState:
+        """An immutable deep copy of the record."""
+        eta = None
+        if self.status in ("training", "stopping") and self.train_started and 0.0 < self.fraction < 1.0:
+            spent = time.time() - self.train_started
+            eta = spent * (1.0 - self.fraction) / self.fraction
+        return JobState(
+            job_id=self.job_id,
+            model=self.model,
+            display_name=self.display_name,
+            family=self.family,
+            owner=self.owner,
+            params=copy.deepcopy(self.params),
+            limit=self.limit,
+            status=self.status,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            message=self.message,
+            epoch=self.epoch,
+            epochs=self.epochs,
+            batch=self.batch,
+            batches=self.batches,
+            step=self.step,
+            steps=self.steps,
+            batch_logs=dict(self.batch_logs),
+            history={k: list(v) for k, v in self.history.items()},
+            fraction=self.fraction,
+            epoch_fraction=self.batch / self.batches if self.batches else 0.0,
+            eta_seconds=eta,
+            stop_requested=self.stop_requested(),
+            run_dir=self.run_dir,
+            artifact_dir=self.artifact_dir,
+            card=copy.deepcopy(self.card),
+            error=self.error,
+            installed_to=self.installed_to,
+        )
+
+
+class JobManager:
+    """Runs at most one training job at a time in a background thread."""
+
+    def __init__(self, runs_dir: Path | None = None) -> None:
+        self._runs_dir = runs_dir
+        self._lock = threading.Lock()
+        self._record: _JobRecord | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self._runs_dir) if self._runs_dir is not None else default_runs_dir()
+
+    def snapshot(self) -> JobState | None:
+        """The current (or last finished) job, or None if none has run."""
+        with self._lock:
+            return self._record.snapshot() if self._record is not None else None
+
+    def start(
+        self,
+        name: str,
+        *,
+        params: dict[str, Any] | None = None,
+        limit: int | None = None,
+        owner: str = "Someone",
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> JobState:
+        """Start training ``name`` in the background; raise JobBusyError if a job is running."""
+        spec = get_spec(name)
+        params = dict(params or {})
+        if unknown := set(params) - set(spec.default_params):
+            raise ValueError(f"Unknown parameter(s) for {name}: {', '.join(sorted(unknown))}.")
+        if limit is not None and limit < 50:
+            raise ValueError("Train on at least 50 images, or the validation split has nothing to check.")
+        with self._lock:
+            if self._record is not None and self._record.status in ACTIVE_STATUSES:
+                raise JobBusyError(self._record.snapshot().describe())
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            context = mp.get_context("spawn")  # never fork a process that has TensorFlow loaded
+            record = _JobRecord(
+                job_id=f"{stamp}-{name}",
+                model=name,
+                display_name=spec.display_name,
+                family=spec.family,
+                owner=owner.strip() or "Someone",
+                params=params,
+                limit=limit,
+                run_dir=self.runs_dir / f"{stamp}-{name}",
+                stop=context.Event(),
+            )
+            self._record = record
+            root = str(resolve_data_dir(data_dir))
+            self._thread = threading.Thread(
+                target=self._supervise, args=(record, context, root), name=f"fer-train-{name}", daemon=True
+            )
+            self._thread.start()
+            return record.snapshot()
+
+    def stop(self) -> None:
+        """Ask the running job to stop at the next batch (keeping the best weights so far)."""
+        with self._lock:
+            if self._record is not None and self._record.status in ACTIVE_STATUSES:
+                self._record.stop.set()
+                if self._record.status == "training":
+                    self._record.status = "stopping"
+                    self._record.message = "Stopping at the next batch"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job's thread ends; True if it has."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def install(self, models_dir: Path | None = None) -> Path:
+        """Install the finished job's model into the models folder ("Use this model")."""
+        from fer_core.artifacts import install_artifact
+
+        with self._lock:
+            record = self._record
+            if record is None or record.status != "done" or record.artifact_dir is None:
+                raise FerError("There is no finished training run to install yet.")
+            source = record.artifact_dir
+        target = install_artifact(source, models_dir)
+        with self._lock:
+            record.installed_to = target
+        return target
+
+    def _supervise(self, record: _JobRecord, context: Any, data_dir: str) -> None:
+        """Run the child process and fold its messages into ``record`` until it ends."""
+        messages = context.Queue()
+        process = context.Process(
+            target=_train_in_child,
+            args=(record.model, record.params, record.limit, data_dir, str(record.run_dir), messages, record.stop),
+            name=f"fer-train-{record.model}",
+            daemon=True,
+        )
+        outcome: tuple[Any, ...] | None = None
+        try:
+            process.start()
+            while outcome is None:
+                try:
+                    message = messages.get(timeout=0.5)
+                except queue.Empty:
+                    if not process.is_alive():
+                        break
+                    continue
+                with self._lock:
+                    outcome = self._apply(record, message)
+        except Exception as exc:  # any failure must reach the page, not kill the server
+            logger.exception("Supervising the %s training failed", record.model)
+            outcome = ("error", f"{type(exc).__name__}: {exc}")
+        finally:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+            with self._lock:
+                if outcome is None:
+                    reason = (f"The training process ended unexpectedly (exit code {process.exitcode}); "
+                              "it may have run out of memory — try a smaller subset.")
+                    outcome = ("error", reason)
+                if outcome[0] == "error":
+                    record.status = "failed"
+                    record.error = outcome[1]
+                    record.message = "Training failed"
+                record.finished_at = time.time()
+
+    @staticmethod
+    def _apply(record: _JobRecord, message: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """Fold one child message into the record (lock held); return it if it ends the job."""
+        kind = message[0]
+        if kind == "loaded":
+            record.status = "stopping" if record.stop_requested() else "training"
+            record.message = f"Training {record.display_name}"
+        elif kind == "event":
+            record.apply(message[1])
+        elif kind == "done":
+            card, path = message[1], message[2]
+            record.card = card
+            record.artifact_dir = Path(path) if path else None
+            record.status = "done"
+            record.fraction = 1.0
+            stopped = " (stopped early)" if card.get("stopped_early") else ""
+            record.message = f"Finished{stopped}: test accuracy {card['test_accuracy']:.1%}"
+            return message
+        elif kind == "error":
+            return message
+        return None
+
+
+class _StopEvent:
+    """Adapts a multiprocessing Event to the :class:`StopFlag` interface that training polls."""
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+def _train_in_child(
+    name: str, params: dict[str, Any], limit: int | None, data_dir: str, run_dir: str, messages: Any, stop: Any
+) -> None:
+    """Entry point of the training process: load the data, train, report everything through ``messages``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from fer_core.data import load_dataset
+        from fer_core.training import train_model
+
+        dataset = load_dataset(data_dir)
+        messages.put(("loaded",))
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        result = train_model(
+            name,
+            dataset,
+            params=params,
+            limit=limit,
+            out_dir=Path(run_dir),
+            callback=lambda event: messages.put(("event", event)),
+            stop=_StopEvent(stop),  # type: ignore[arg-type]  # duck-typed StopFlag
+        )
+        messages.put(("done", result.card, str(result.path) if result.path else None))
+    except Exception as exc:  # reported to the page as a sentence
+        logger.exception("Training %s failed", name)
+        messages.put(("error", str(exc) if isinstance(exc, FerError) else f"{type(exc).__name__}: {exc}"))
+
+
+_manager: JobManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_manager() -> JobManager:
+    """The process-wide job manager shared by every browser session of this server."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = JobManager()
+        return _manager

@@ -1,0 +1,221 @@
+"""Training: pick a model and its hyperparameters, train it in the background and watch it learn live.
+
+The job runs in a worker process supervised by :mod:`fer_core.jobs` (one per server); this page only
+starts it, polls its state once a second and draws it, so leaving or refreshing the page never
+stops training, and widget reruns never restart it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import ui_common as ui
+from fer_core import dashboard as dash
+from fer_core.constants import EMOTIONS
+from fer_core.errors import FerError
+from fer_core.jobs import JobBusyError, JobState, get_manager
+from fer_core.models import REGISTRY, get_spec
+
+ui.setup_page("Training", "🏋️")
+st.title("Train a model")
+st.markdown(
+    "Training fits a model on the training images while a **validation** split, carved from train and never "
+    "trained on, checks it after every epoch. Watch the two curves: while both improve the model is learning; "
+    "when training accuracy keeps rising but validation stalls, it has started to memorise its training faces."
+)
+
+manager = get_manager()
+dataset, problem = ui.get_dataset()
+
+
+def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
+    """Draw the controls for ``name`` (defaults from the registry); return (params, subset size)."""
+    spec = get_spec(name)
+    defaults = spec.default_params
+    params: dict[str, Any] = {}
+    cols = st.columns(4)
+    n_train = len(dataset.y_train) if dataset is not None else 28709
+    limit = cols[0].number_input(
+        "Training-subset size (images)", min_value=100, max_value=n_train, value=min(5000, n_train), step=500,
+        key=f"{name}_limit", help="A stratified random subset of the training split; use the maximum for all images.",
+    )
+    if spec.family == "keras":
+        params["epochs"] = cols[1].number_input("Epochs", 1, 200, int(defaults["epochs"]), key=f"{name}_epochs")
+        params["batch_size"] = cols[2].select_slider(
+            "Batch size", [16, 32, 64, 128, 256, 512], value=int(defaults["batch_size"]), key=f"{name}_batch")
+        params["learning_rate"] = cols[3].number_input(
+            "Learning rate", 1e-5, 1.0, float(defaults["learning_rate"]), format="%.4f", key=f"{name}_lr")
+        c1, c2 = st.columns(2)
+        params["augment"] = c1.toggle("Augmentation (random flips and shifts)", bool(defaults["augment"]),
+                                      key=f"{name}_augment")
+        balanced = c2.toggle("Class weights (rarer emotions count more)", defaults["class_weight"] == "balanced",
+                             key=f"{name}_weights")
+        params["class_weight"] = "balanced" if balanced else None
+    elif name == "random_forest":
+        params["n_estimators"] = cols[1].number_input("Trees", 1, 1000, int(defaults["n_estimators"]), key="rf_trees")
+        params["max_depth"] = cols[2].number_input("Maximum depth", 1, 100, int(defaults["max_depth"]), key="rf_depth")
+        balanced = cols[3].toggle("Class weights", defaults["class_weight"] == "balanced", key="rf_weights")
+        params["class_weight"] = "balanced" if balanced else None
+        params["flip_augment"] = st.toggle("Augmentation (add mirrored faces)", bool(defaults["flip_augment"]),
+                                           key="rf_flip")
+    else:
+        params["pca_components"] = cols[1].number_input(
+            "PCA components", 5, 1000, int(defaults["pca_components"]), key="lr_pca")
+        params["C"] = cols[2].number_input("C (inverse regularisation)", 0.001, 100.0, float(defaults["C"]),
+                                           format="%.3f", key="lr_c")
+        params["flip_augment"] = cols[3].toggle("Augmentation (mirrored faces)", bool(defaults["flip_augment"]),
+                                                key="lr_flip")
+    return params, None if limit >= n_train else int(limit)
+
+
+def start_job(request: dict[str, Any]) -> None:
+    """Start a job, or remember why not (another one is running)."""
+    try:
+        manager.start(request["name"], params=request["params"], limit=request["limit"], owner=request["owner"])
+        st.session_state.pop("busy", None)
+        st.session_state.pop("pending", None)
+    except JobBusyError as exc:
+        st.session_state.busy = (str(exc), request)
+    except (FerError, ValueError) as exc:
+        st.session_state.start_error = str(exc)
+
+
+def render_curves(state: JobState) -> None:
+    """Loss and accuracy curves (Keras) or the validation accuracy (scikit-learn)."""
+    frame = dash.history_frame(state.history)
+    if state.family == "keras" and len(frame):
+        ui.chart(ui.curves_figure(frame), height=380, title="Loss and accuracy per epoch", key=f"curves-{state.job_id}")
+    elif state.family == "keras":
+        st.info("The curves get their first point when epoch 1 ends.")
+
+
+def render_progress(state: JobState) -> None:
+    """Progress bars, live numbers and the stop button of a running job."""
+    st.markdown(f"**{state.display_name}** — {state.message} · started by {state.owner}, "
+                f"{ui.format_seconds(state.elapsed_seconds)} ago")
+    eta = f" · about {ui.format_seconds(state.eta_seconds)} left" if state.eta_seconds else ""
+    if state.family == "keras" and state.epochs:
+        st.progress(min(state.fraction, 1.0), text=f"Overall: epoch {state.epoch}/{state.epochs}{eta}")
+        st.progress(min(state.epoch_fraction, 1.0), text=f"This epoch: batch {state.batch}/{state.batches}")
+        logs = state.batch_logs
+        if logs:
+            c1, c2 = st.columns(2)
+            c1.metric("Running training loss", f"{logs.get('loss', float('nan')):.3f}")
+            c2.metric("Running training accuracy", f"{logs.get('accuracy', float('nan')):.1%}")
+    elif state.steps:
+        st.progress(min(state.step / state.steps, 1.0), text=f"{state.message}{eta}")
+    else:
+        st.progress(0.0, text=state.message)
+    render_curves(state)
+    st.button("■ Stop (keeps the best weights so far)", on_click=manager.stop, disabled=state.stop_requested,
+              key="stop")
+
+
+@st.fragment(run_every=1.0)
+def live_job() -> None:
+    """Redraws itself every second while the job runs; a full rerun shows the result once it ends."""
+    state = manager.snapshot()
+    if state is None or not state.active:
+        st.rerun()
+    render_progress(state)
+
+
+def render_result(state: JobState) -> None:
+    """The finished run: its metrics and confusion matrix next to the installed model, and "Use this model"."""
+    if state.status == "failed":
+        st.error(f"Training {state.display_name} failed: {state.error}")
+        return
+    card = state.card or {}
+    stopped = " It was stopped early; the best weights so far were kept." if card.get("stopped_early") else ""
+    st.success(f"Finished training {state.display_name} in {ui.format_seconds(card.get('training_seconds'))} "
+               f"on {card.get('n_train', 0):,} images: test accuracy {card['test_accuracy']:.1%}.{stopped}")
+    render_curves(state)
+    shipped = ui.get_cards().get(state.model, {})
+    has_shipped = "error" not in shipped and bool(shipped.get("test_metrics"))
+    rows = {"This run": card, **({"Installed model": shipped} if has_shipped else {})}
+    table = pd.DataFrame(
+        [
+            {
+                "": label,
+                "Accuracy": c["test_accuracy"],
+                "Macro-F1": c["test_macro_f1"],
+                "Weighted-F1": c["test_metrics"]["weighted_f1"],
+                "Trained on": c.get("n_train"),
+                "Epochs": c.get("epochs_run"),
+                "Training time": ui.format_seconds(c.get("training_seconds")),
+                **{f"Recall {e}": c["test_metrics"]["per_class"][e]["recall"] for e in EMOTIONS},
+            }
+            for label, c in rows.items()
+        ]
+    )
+    st.dataframe(table, hide_index=True, column_config={
+        "Accuracy": st.column_config.NumberColumn(format="percent"),
+        "Macro-F1": st.column_config.NumberColumn(format="%.3f"),
+        "Weighted-F1": st.column_config.NumberColumn(format="%.3f"),
+        **{f"Recall {e}": st.column_config.NumberColumn(format="percent") for e in EMOTIONS},
+    })
+    columns = st.columns(len(rows))
+    for column, (label, c) in zip(columns, rows.items()):
+        with column:
+            ui.chart(ui.confusion_figure(dash.confusion(c, normalised=True), normalised=True), height=430,
+                     title=f"{label}: row-normalised confusion", key=f"cm-{label}")
+    if not has_shipped:
+        st.caption(f"No {state.display_name} is installed yet, so there is nothing to compare against.")
+    if state.installed_to is not None:
+        st.success(f"Installed into `{state.installed_to}`; the other pages now use this model.")
+    elif st.button("✓ Use this model", type="primary", key="install"):
+        try:
+            target = manager.install()
+        except (FerError, OSError) as exc:
+            st.error(f"Could not install the model: {exc}")
+        else:
+            st.success(f"Installed into `{target}` (the previous model was kept until the new one was complete).")
+    st.caption(f"This run is kept in `{state.run_dir}`.")
+
+
+# ---- controls ---------------------------------------------------------------------------------
+st.header("Model and hyperparameters")
+if dataset is None:
+    st.warning(f"{problem} Training needs the images themselves.")
+    ui.dataset_help()
+names = list(REGISTRY)
+name = st.selectbox("Model", names, format_func=lambda n: f"{REGISTRY[n].display_name} ({n})", key="model",
+                    index=names.index("cnn_basic"))
+st.caption(get_spec(name).description)
+params, limit = hyperparameters_ui(name)
+owner = st.text_input("Your name (shown to others while you train)", value="A student", key="owner")
+request = {"name": name, "params": params, "limit": limit, "owner": owner}
+# The button is read after the widgets above, so the request holds this run's values (a callback's
+# arguments would hold the previous run's).
+if st.button("▶ Start training", type="primary", disabled=dataset is None, key="start"):
+    start_job(request)
+state = manager.snapshot()
+pending = st.session_state.get("pending")
+if pending is not None and (state is None or not state.active):
+    start_job(pending)
+    state = manager.snapshot()
+elif state is None or not state.active:
+    st.session_state.pop("busy", None)  # whoever was training has finished
+if error := st.session_state.pop("start_error", None):
+    st.error(error)
+if busy := st.session_state.get("busy"):
+    message, wanted = busy
+    st.warning(f"Only one training job runs at a time on this server. {message}")
+    if st.session_state.get("pending") is None:
+        if st.button("Wait, then start mine automatically", key="wait"):
+            st.session_state.pending = wanted
+            st.rerun()
+    else:
+        st.info(f"Yours ({REGISTRY[wanted['name']].display_name}) will start as soon as it finishes; keep this page open.")
+
+# ---- the job ----------------------------------------------------------------------------------
+st.header("Progress")
+if state is None:
+    st.info("No training has run on this server yet. Choose a model above and press Start.")
+elif state.active:
+    live_job()
+else:
+    render_result(state)

@@ -1,0 +1,194 @@
+"""Model comparison: every trained model side by side, from their cards, plus what the models look at.
+
+The table, confusion matrices, F1 bars and training curves come from the model cards alone; the
+logistic-regression coefficient images load that small model; the most-confident-mistakes gallery
+needs the dataset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.express as px
+import streamlit as st
+from plotly.subplots import make_subplots
+
+import ui_common as ui
+from fer_core import dashboard as dash
+from fer_core.constants import EMOTIONS
+
+ui.setup_page("Model comparison", "⚖️")
+st.title("Model comparison")
+
+cards = ui.get_cards()
+trained = dash.trained_cards(cards)
+names = {name: card["display_name"] for name, card in trained.items()}
+st.markdown(dash.comparison_note(cards))
+
+
+@st.cache_data(show_spinner="Predicting the test split…")
+def test_probabilities(name: str, created: str, fingerprint: str) -> np.ndarray:
+    """Class probabilities ``(n_test, 7)`` of one model on the test split (cached per model and data)."""
+    dataset, _ = ui.get_dataset()
+    return ui.get_model(name, trained[name]).predict_proba(dataset.x_test)
+
+
+@st.cache_data(show_spinner=False)
+def logreg_weights(created: str) -> np.ndarray:
+    """Pixel weights ``(7, 48, 48)`` of the installed logistic regression."""
+    return dash.logreg_pixel_weights(ui.get_model("logreg", trained["logreg"]).estimator_)
+
+
+def pick_cell() -> None:
+    """Clicking a confusion-matrix cell selects that (true, predicted) pair for the mistakes gallery."""
+    points = st.session_state["cm_main"].selection.get("points", [])
+    if points and points[0].get("x") in EMOTIONS and points[0].get("y") in EMOTIONS:
+        st.session_state.mis_true, st.session_state.mis_pred = points[0]["y"], points[0]["x"]
+
+
+# ---- table ------------------------------------------------------------------------------------
+st.header("All trained models")
+table = dash.comparison_table(cards)
+if len(table):
+    best = dash.best_in_column(table)
+
+    def highlight(column: Any) -> list[str]:
+        if column.name not in best:
+            return [""] * len(column)
+        return ["background-color: #c6efce; font-weight: bold" if v == best[column.name] else "" for v in column]
+
+    percent_columns = ["Accuracy", *[f"Recall {e}" for e in EMOTIONS]]
+    styled = table.style.apply(highlight).format(
+        {
+            **{c: "{:.1%}" for c in percent_columns},
+            "Macro-F1": "{:.3f}",
+            "Weighted-F1": "{:.3f}",
+            "Training time (s)": "{:,.0f}",
+            "Parameters": "{:,.0f}",
+            "Size (MB)": "{:.2f}",
+            "ms / image": "{:.2f}",
+        },
+        na_rep="—",
+    )
+    st.dataframe(styled, hide_index=True)
+    st.caption("Click a column header to sort. Green marks the best value in each column (lowest for time, "
+               "parameters, size and milliseconds per image at batch size 1; highest elsewhere).")
+else:
+    st.info("No model is trained yet.")
+missing = {n: spec for n, spec in dash.registry_names().items() if n not in trained}
+if missing:
+    columns = st.columns(min(3, len(missing)))
+    for i, (name, display) in enumerate(missing.items()):
+        with columns[i % len(columns)]:
+            ui.not_trained_card(name, display, cards[name].get("error"))
+if not trained:
+    st.stop()
+
+# ---- confusion matrices -----------------------------------------------------------------------
+st.header("Confusion matrices")
+st.markdown("Rows are the true emotion, columns the prediction; the diagonal is what the model gets right. "
+            "Row-normalised, each row sums to 100% and the diagonal is the recall of that emotion.")
+order = list(names)
+c1, c2 = st.columns([2, 1])
+main = c1.selectbox("Model", order, format_func=names.get, key="cm_model")
+normalised = c2.radio("Show", ["counts", "row-normalised"], index=1, horizontal=True, key="cm_norm") != "counts"
+matrix = dash.confusion(trained[main], normalised=normalised)
+ui.chart(ui.confusion_figure(matrix, normalised=normalised), height=520, title=f"{names[main]} on the test split",
+         key="cm_main", on_select=pick_cell, selection_mode="points")
+recall = dash.confusion(trained[main], normalised=True)
+off = recall - np.diag(np.diag(recall))
+worst_true, worst_pred = np.unravel_index(off.argmax(), off.shape)
+st.caption(f"{names[main]}'s most common confusion: {off.max():.0%} of **{EMOTIONS[worst_true]}** faces are called "
+           f"**{EMOTIONS[worst_pred]}**. Click a cell to see those mistakes below (when the dataset is present).")
+
+st.subheader("Two models side by side")
+c1, c2 = st.columns(2)
+first = c1.selectbox("Model A", order, format_func=names.get, key="cm_a")
+second = c2.selectbox("Model B", order, index=min(1, len(order) - 1), format_func=names.get, key="cm_b")
+c1, c2 = st.columns(2)
+for column, name in ((c1, first), (c2, second)):
+    with column:
+        ui.chart(ui.confusion_figure(dash.confusion(trained[name], normalised=normalised), normalised=normalised),
+                 height=480, title=names[name], key=f"cm_side_{name}_{column is c1}")
+difference = dash.confusion(trained[second], normalised=True) - dash.confusion(trained[first], normalised=True)
+with st.columns([1, 2, 1])[1]:
+    ui.chart(ui.confusion_figure(difference, normalised=True, colorscale="RdBu", zmid=0.0), height=480,
+             title="B − A (row-normalised)", key="cm_diff")
+st.caption("In the difference, blue on the diagonal means B recognises that emotion more often than A; "
+           "red off the diagonal means B makes that mistake less often.")
+
+# ---- mistakes gallery -------------------------------------------------------------------------
+st.subheader("Most confident mistakes")
+dataset, problem = ui.get_dataset()
+if dataset is None:
+    st.info(f"{problem} The gallery shows real test images, so it needs the dataset.")
+else:
+    c1, c2, c3 = st.columns(3)
+    gallery_model = c1.selectbox("Model", order, format_func=names.get, key="mis_model")
+    st.session_state.setdefault("mis_true", EMOTIONS[worst_true])
+    st.session_state.setdefault("mis_pred", EMOTIONS[worst_pred])
+    true_emotion = c2.selectbox("True emotion", EMOTIONS, key="mis_true")
+    predicted_emotion = c3.selectbox("Predicted as", EMOTIONS, key="mis_pred")
+    card = trained[gallery_model]
+    proba = test_probabilities(gallery_model, str(card.get("created")), dataset.fingerprint)
+    if true_emotion == predicted_emotion:
+        st.caption("Choose two different emotions: equal ones are correct predictions, not mistakes.")
+    indices, confidence = dash.confident_mistakes(proba, dataset.y_test, true_emotion, predicted_emotion, k=12)
+    if len(indices) == 0:
+        st.info(f"{names[gallery_model]} never called a {true_emotion} test face {predicted_emotion}.")
+    else:
+        cols = st.columns(6)
+        for i, (index, conf) in enumerate(zip(indices, confidence)):
+            cols[i % 6].image(dash.upscale(dataset.x_test[index], 3), caption=f"{conf:.0%} {predicted_emotion}",
+                              width="stretch")
+        st.caption(f"Test faces labelled {true_emotion} that {names[gallery_model]} called {predicted_emotion}, most "
+                   "confident first. Some are honest model errors; some labels are debatable.")
+
+# ---- per-class F1 and curves ------------------------------------------------------------------
+st.header("Per-class F1")
+f1 = dash.per_class_f1(cards)
+fig = px.bar(f1, x="emotion", y="F1", color="model", barmode="group", category_orders={"emotion": list(EMOTIONS)})
+fig.update_yaxes(range=[0, 1])
+ui.chart(fig, height=420)
+mean_f1 = f1.groupby("emotion")["F1"].mean()
+st.caption(f"Averaged over the models, **{mean_f1.idxmax()}** is the easiest emotion (mean F1 {mean_f1.max():.2f}) and "
+           f"**{mean_f1.idxmin()}** the hardest ({mean_f1.min():.2f}).")
+
+st.header("Training curves of the neural networks")
+curves = dash.keras_histories(cards)
+if len(curves):
+    ui.chart(ui.curves_figure(curves, color="model", dash="split"), height=440)
+    st.caption("Solid lines: training; dashed: validation. A widening gap between them is overfitting.")
+else:
+    st.info("No Keras model is trained yet.")
+
+# ---- what the models look at ------------------------------------------------------------------
+st.header("What the models look at")
+summary = ui.load_summary()
+if "random_forest" in trained and (importance := dash.feature_importance(trained["random_forest"])) is not None:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Random-forest pixel importance", "Overlaid on the mean face"),
+                        horizontal_spacing=0.04)
+    fig.add_trace(ui.heatmap(importance, colorscale="Hot", showscale=True, zmin=0, zmax=1,
+                             colorbar={"x": 0.46, "len": 0.9}), 1, 1)
+    if summary is not None:
+        fig.add_trace(ui.heatmap(dash.overall_mean_face(summary), zmin=0, zmax=255), 1, 2)
+    fig.add_trace(ui.heatmap(importance, colorscale="Hot", zmin=0, zmax=1, opacity=0.55), 1, 2)
+    ui.chart(ui.image_axes(fig), height=440)
+    top = np.unravel_index(np.argsort(importance, axis=None)[-50:], importance.shape)
+    st.caption(f"The 50 most important pixels sit mostly in rows {int(np.percentile(top[0], 10))}–"
+               f"{int(np.percentile(top[0], 90))} (of 48); the brighter a pixel, the more its splits reduced impurity.")
+else:
+    ui.not_trained_card("random_forest", "Random forest", "Its pixel importances appear here once it is trained.")
+
+if "logreg" in trained:
+    weights = logreg_weights(str(trained["logreg"].get("created")))
+    limit = float(np.abs(weights).max())
+    fig = make_subplots(rows=1, cols=len(EMOTIONS), subplot_titles=list(EMOTIONS), horizontal_spacing=0.01)
+    for i, image in enumerate(weights, start=1):
+        fig.add_trace(ui.heatmap(image, colorscale="RdBu", zmin=-limit, zmax=limit, showscale=i == len(EMOTIONS)), 1, i)
+    ui.chart(ui.image_axes(fig), height=260, title="Logistic regression: pixel weights per class (through the PCA)")
+    st.caption("Blue pixels push the model towards that emotion when they are bright, red ones away from it. "
+               "Because the model is linear, each emotion gets exactly one template.")
+else:
+    ui.not_trained_card("logreg", "Logistic regression", "Its coefficient images appear here once it is trained.")

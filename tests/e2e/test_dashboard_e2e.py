@@ -1,0 +1,161 @@
+"""Browser end-to-end test: a real ``streamlit run`` on localhost driven by Debian's chromium.
+
+Visits every page, checks that none shows an exception box, saves a full-page screenshot of each
+under ``screenshots/`` (git-ignored), and trains ``cnn_basic`` for one epoch on 500 images.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON, REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "screenshots"
+PAGES = {"home": "", "eda": "EDA", "training": "Training", "comparison": "Model_comparison"}
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+                       "(apt-get install chromium; .ci/run installs it)."),
+    pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run streamlit_app.py`` on a free port, with the test zoo and a scratch runs folder."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    models_dir = tmp / "models"
+    shutil.copytree(zoo, models_dir)
+    port = free_port()
+    env = {
+        **os.environ,
+        "FER_DATA_DIR": str(DATA_DIR),
+        "FER_MODELS_DIR": str(models_dir),
+        "FER_RUNS_DIR": str(tmp / "runs"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+    ]
+    log = open(tmp / "streamlit.log", "w")  # noqa: SIM115 - closed after the server stops
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline or process.poll() is not None:
+                pytest.fail(f"streamlit did not start; see {tmp / 'streamlit.log'}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        tab = context.new_page()
+        tab.set_default_timeout(120_000)
+        yield tab
+        browser.close()
+
+
+def wait_idle(tab, settle: float = 1.5) -> None:
+    """Wait until the script has finished running and the charts have had time to draw."""
+    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=180_000)
+    tab.wait_for_load_state("networkidle")
+    time.sleep(settle)
+    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=180_000)
+
+
+def full_screenshot(tab, name: str) -> None:
+    """Screenshot the whole page: Streamlit scrolls inside its own container, so grow the window to fit it."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    height = tab.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"]')]"
+        ".map(e => e.scrollHeight), document.body.scrollHeight)"
+    )
+    tab.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 12000)})
+    time.sleep(1.0)
+    tab.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    tab.set_viewport_size({"width": 1400, "height": 900})
+
+
+def assert_no_exception(tab) -> None:
+    boxes = tab.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_renders(page, server: str, name: str) -> None:
+    page.goto(f"{server}/{PAGES[name]}")
+    wait_idle(page)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stSidebarNav"]').count() == 1
+    if name != "training":
+        assert page.locator(".js-plotly-plot").count() >= 1 or name == "home"
+    full_screenshot(page, f"{list(PAGES).index(name)}_{name}.png")
+
+
+def set_number(tab, label: str, value: int) -> None:
+    field = tab.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_idle(tab, settle=0.5)
+
+
+def test_train_cnn_basic(page, server: str) -> None:
+    page.goto(f"{server}/Training")
+    wait_idle(page)
+    set_number(page, "Training-subset size (images)", 500)
+    set_number(page, "Epochs", 1)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("started by A student").first.wait_for(timeout=60_000)
+    assert_no_exception(page)
+    full_screenshot(page, "5_training_running.png")
+    page.get_by_text("Finished training Basic CNN").first.wait_for(timeout=300_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    curves = page.locator(".js-plotly-plot", has_text="Loss and accuracy per epoch")
+    assert curves.count() == 1
+    assert curves.locator(".scatterlayer .point").count() >= 4  # one epoch: train and validation, loss and accuracy
+    full_screenshot(page, "6_training_done.png")
+    page.get_by_role("button", name="Use this model").click()
+    page.get_by_text("Installed into").first.wait_for(timeout=60_000)
+    assert_no_exception(page)

@@ -1,0 +1,170 @@
+"""Every dashboard page rendered headless with AppTest, with the dataset and without it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON, REPO
+from streamlit.testing.v1 import AppTest
+
+from fer_core.jobs import get_manager
+
+PAGES = {
+    "home": REPO / "streamlit_app.py",
+    "eda": REPO / "pages" / "1_EDA.py",
+    "training": REPO / "pages" / "2_Training.py",
+    "comparison": REPO / "pages" / "3_Model_comparison.py",
+}
+#: TensorFlow's import and a first dataset decode take far longer than AppTest's 3-second default.
+TIMEOUT = 180
+
+
+@pytest.fixture(params=["with_data", "no_data"])
+def data_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, zoo: Path) -> str:
+    """FER_DATA_DIR at the real dataset or at an empty folder; FER_MODELS_DIR at the test zoo."""
+    if request.param == "with_data":
+        if not HAS_DATA:
+            pytest.skip(NO_DATA_REASON)
+        monkeypatch.setenv("FER_DATA_DIR", str(DATA_DIR))
+    else:
+        empty = tmp_path / "no-data"
+        empty.mkdir()
+        monkeypatch.setenv("FER_DATA_DIR", str(empty))
+    monkeypatch.setenv("FER_MODELS_DIR", str(zoo))
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path / "runs"))
+    return request.param
+
+
+def run_page(page: str) -> AppTest:
+    """Run a page once and check it raised nothing."""
+    app = AppTest.from_file(str(PAGES[page]), default_timeout=TIMEOUT).run()
+    assert_clean(app)
+    return app
+
+
+def assert_clean(app: AppTest) -> None:
+    assert not app.exception, [e.message for e in app.exception]
+
+
+def texts(app: AppTest) -> str:
+    """All markdown, captions and alerts of a run, joined."""
+    parts = [m.value for m in app.markdown] + [c.value for c in app.caption]
+    parts += [a.value for kind in (app.success, app.warning, app.info, app.error) for a in kind]
+    return "\n".join(parts)
+
+
+def plotly_charts(app: AppTest) -> list:
+    return app.get("plotly_chart")
+
+
+class TestHome:
+    def test_renders(self, data_mode: str) -> None:
+        app = run_page("home")
+        assert app.title[0].value.endswith("FER Studio")
+        board = app.dataframe[0].value
+        assert len(board) == 6  # one row per trained model of the test zoo
+        if data_mode == "with_data":
+            assert "FER2013 found" in app.success[0].value
+            assert app.metric[0].value == "28,709"
+        else:
+            assert "No FER2013 dataset found" in app.warning[0].value
+            assert "FER_DATA_DIR" in texts(app)
+            assert app.get("file_uploader"), "the zip uploader is missing"
+
+
+class TestEda:
+    def test_renders(self, data_mode: str) -> None:
+        app = run_page("eda")
+        assert len(plotly_charts(app)) >= 5  # distribution, histogram, brightness, mean faces, drift
+        assert "imbalance" in texts(app)
+        if data_mode == "with_data":
+            assert len(app.get("image")) >= 1
+            assert app.selectbox(key="grid_emotion").value == "all"
+        else:
+            assert "needs the dataset" in texts(app)
+            assert not app.get("image")
+
+    def test_filters_and_seed(self, data_mode: str) -> None:
+        if data_mode == "no_data":
+            pytest.skip("the sample grid only exists with the dataset")
+        app = run_page("eda")
+        app.selectbox(key="grid_emotion").set_value("disgust").run()
+        assert_clean(app)
+        app.number_input(key="grid_seed").set_value(7).run()
+        assert_clean(app)
+        assert "Seed 7" in texts(app)
+        app.button[0].click().run()  # reshuffle
+        assert_clean(app)
+
+
+class TestTraining:
+    def test_controls(self, data_mode: str) -> None:
+        app = run_page("training")
+        assert app.selectbox(key="model").value == "cnn_basic"
+        assert app.number_input(key="cnn_basic_epochs").value == 30  # the registry default
+        start = app.button(key="start")
+        assert start.disabled == (data_mode == "no_data")
+        app.selectbox(key="model").set_value("random_forest").run()
+        assert_clean(app)
+        assert app.number_input(key="rf_trees").value == 100
+        app.selectbox(key="model").set_value("logreg").run()
+        assert app.number_input(key="lr_pca").value == 300
+
+    def test_train_stop_busy_and_install(self, data_mode: str, zoo: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        if data_mode == "no_data":
+            pytest.skip("training needs the dataset")
+        models_dir = tmp_path / "models"
+        shutil.copytree(zoo, models_dir)
+        monkeypatch.setenv("FER_MODELS_DIR", str(models_dir))
+        manager = get_manager()
+        assert manager.wait(300), "an earlier job is still running"
+        app = run_page("training")
+        app.number_input(key="cnn_basic_limit").set_value(500)
+        app.number_input(key="cnn_basic_epochs").set_value(1)
+        app.button(key="start").click().run()
+        assert_clean(app)
+        state = manager.snapshot()
+        assert state is not None and state.model == "cnn_basic" and state.limit == 500
+        app.button(key="start").click().run()  # a second start while the first runs
+        assert_clean(app)
+        assert any("Only one training job" in w.value for w in app.warning) or not manager.snapshot().active
+        assert manager.wait(300), "training did not finish in 5 minutes"
+        state = manager.snapshot()
+        assert state.status == "done", state.error
+        assert len(state.history["val_accuracy"]) == 1
+        app.run()
+        assert_clean(app)
+        assert "Finished training Basic CNN" in app.success[0].value
+        assert len(plotly_charts(app)) >= 2  # curves and confusion matrices
+        app.button(key="install").click().run()
+        assert_clean(app)
+        card = (models_dir / "cnn_basic" / "card.json").read_text()
+        assert '"n_train": 400' in card  # 500 images minus the 20% validation split
+
+
+class TestComparison:
+    def test_renders(self, data_mode: str) -> None:
+        app = run_page("comparison")
+        table = app.dataframe[0].value
+        assert len(table) == 6
+        assert {"Accuracy", "Macro-F1", "Weighted-F1", "Recall disgust", "ms / image"} <= set(table.columns)
+        assert len(plotly_charts(app)) >= 7
+        assert "most accurate model" in texts(app)
+        if data_mode == "with_data":
+            assert app.selectbox(key="mis_true").value in texts(app) or app.get("image")
+        else:
+            assert "needs the dataset" in texts(app)
+
+    def test_counts_toggle_and_pairs(self, data_mode: str) -> None:
+        app = run_page("comparison")
+        app.radio(key="cm_norm").set_value("counts").run()
+        assert_clean(app)
+        app.selectbox(key="cm_b").set_value("random_forest").run()
+        assert_clean(app)
+        if data_mode == "with_data":
+            app.selectbox(key="mis_true").set_value("fear")
+            app.selectbox(key="mis_pred").set_value("sad").run()
+            assert_clean(app)
