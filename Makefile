@@ -1,0 +1,44 @@
+# FER Studio: `make run` starts the dashboard, `make test` runs the whole test suite.
+# Both create .venv and install the pinned requirements first (only when they changed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FER_DATA_DIR ?= $(CURDIR)/data/fer2013
+
+.PHONY: run test test-fast lint train bench-accuracy clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+run: $(VENV)/.runtime
+	$(BIN)/streamlit run streamlit_app.py
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not e2e and not slow"
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+train: $(VENV)/.runtime
+	mkdir -p logs
+	$(BIN)/python -m fer_core train all 2>&1 | tee logs/train-$$(date +%Y%m%d-%H%M%S).log
+
+bench-accuracy: $(VENV)/.dev
+	$(BIN)/pip install -r requirements-bench.txt
+	$(BIN)/python benchmarks/accuracy.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

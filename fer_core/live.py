@@ -1,0 +1,417 @@
+"""Live video: detect and classify every face in each frame, smooth over frames, report to the page.
+
+:class:`LiveProcessor` is the ``video_frame_callback`` for streamlit-webrtc. It runs on the WebRTC
+worker thread, so it never touches Streamlit: it writes what the page should show (the largest
+face's smoothed probabilities, a timeline, frames per second) into a :class:`LiveBuffer` guarded by
+a lock, and the page polls :meth:`LiveBuffer.snapshot`. The model and the face detector are shared
+and passed in; the processor only holds per-session state (tracks, smoothing, timeline).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fer_core.constants import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
+from fer_core.faces import (
+    DetectorSettings,
+    FaceDetector,
+    FacePrediction,
+    crop_face,
+    default_detector,
+    detect_faces,
+    draw_predictions,
+    to_grey,
+)
+from fer_core.models import FerModel
+
+Box = tuple[int, int, int, int]
+
+#: Longest timeline kept per session (at ~10 frames per second, about five minutes).
+TIMELINE_LENGTH = 3000
+#: Frames over which frames-per-second is measured.
+FPS_WINDOW = 30
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """What the page lets a user change while the video runs."""
+
+    #: Frames averaged per face; 1 means raw, unsmoothed probabilities.
+    smoothing_window: int = 5
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    whole_image: bool = False
+    #: Faces classified per frame (the largest ones); more would slow the video down.
+    max_faces: int = 10
+    #: Detection runs on a copy of the frame whose shorter side is at most this many pixels (crops
+    #: still come from the full frame): webcam faces are large, and the cascade's cost grows with pixels.
+    detection_short_side: int = 320
+
+    def __post_init__(self) -> None:
+        if self.smoothing_window < 1:
+            raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {self.smoothing_window}.")
+        if self.max_faces < 1:
+            raise ValueError(f"At least one face per frame must be classified, not {self.max_faces}.")
+        if self.detection_short_side < 64:
+            raise ValueError(f"Detection needs frames at least 64 pixels high, not {self.detection_short_side}.")
+
+
+_preload_lock = threading.Lock()
+
+
+def preload_srtp() -> None:
+    """Import pylibsrtp (WebRTC's SRTP, used by aiortc) so that it keeps its own OpenSSL.
+
+    TensorFlow loads ``libtensorflow_framework.so`` with global symbols, including BoringSSL's
+    ``HMAC_Init_ex``. If libsrtp is loaded after it, its start-up self-test calls TensorFlow's HMAC
+    instead of its own and the whole process dies with a segmentation fault. Loading the binding
+    with ``RTLD_DEEPBIND`` makes it prefer its own symbols whatever was imported before. Call this
+    before importing ``streamlit_webrtc``; it is a no-op once pylibsrtp is imported, or off Linux.
+    """
+    deepbind = getattr(os, "RTLD_DEEPBIND", 0)
+    with _preload_lock:
+        if "pylibsrtp" in sys.modules or not deepbind:
+            return
+        flags = sys.getdlopenflags()
+        sys.setdlopenflags(os.RTLD_NOW | deepbind)
+        try:
+            import pylibsrtp  # noqa: F401 - imported for its side effect: binding libsrtp safely
+        except ImportError:
+            pass  # without streamlit-webrtc installed there is nothing to protect
+        finally:
+            sys.setdlopenflags(flags)
+
+
+# --------------------------------------------------------------------------------------------
+# Smoothing: follow faces from frame to frame and average their recent probabilities
+# --------------------------------------------------------------------------------------------
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes."""
+    ax1, ay1, ax2, ay2 = a[0], a[1], a[0] + a[2], a[1] + a[3]
+    bx1, by1, bx2, by2 = b[0], b[1], b[0] + b[2], b[1] + b[3]
+    inter = max(0, min(ax2, bx2) - max(ax1, bx1)) * max(0, min(ay2, by2) - max(ay1, by1))
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class _Track:
+    box: Box
+    history: deque[np.ndarray]
+    missed: int = 0
+
+
+class ProbabilitySmoother:
+    """Moving average of each face's probabilities over its last ``window`` frames.
+
+    Faces are matched to the previous frame's faces greedily by box overlap (IoU), so two people
+    keep separate histories. A face unseen for ``max_missed`` frames is forgotten.
+    """
+
+    def __init__(self, window: int = 5, *, min_iou: float = 0.3, max_missed: int = 5) -> None:
+        if window < 1:
+            raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {window}.")
+        self.window = window
+        self.min_iou = min_iou
+        self.max_missed = max_missed
+        self._tracks: list[_Track] = []
+
+    def set_window(self, window: int) -> None:
+        """Change the window; histories are trimmed to the new length."""
+        if window < 1:
+            raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {window}.")
+        if window != self.window:
+            self.window = window
+            for track in self._tracks:
+                track.history = deque(list(track.history)[-window:], maxlen=window)
+
+    def reset(self) -> None:
+        """Forget every face."""
+        self._tracks = []
+
+    def update(self, boxes: list[Box], probabilities: np.ndarray) -> np.ndarray:
+        """Smoothed probabilities ``(n, 7)`` for this frame's faces ``boxes`` with raw ``probabilities``."""
+        probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(boxes), NUM_CLASSES)
+        pairs = sorted(
+            ((box_iou(box, track.box), i, j) for i, box in enumerate(boxes) for j, track in enumerate(self._tracks)),
+            reverse=True,
+        )
+        matched: dict[int, int] = {}
+        used: set[int] = set()
+        for iou, i, j in pairs:
+            if iou < self.min_iou:
+                break
+            if i not in matched and j not in used:
+                matched[i] = j
+                used.add(j)
+        for j, track in enumerate(self._tracks):
+            if j not in used:
+                track.missed += 1
+        smoothed = np.empty_like(probabilities)
+        new_tracks = []
+        for i, box in enumerate(boxes):
+            if i in matched:
+                track = self._tracks[matched[i]]
+                track.box, track.missed = box, 0
+            else:
+                track = _Track(box=box, history=deque(maxlen=self.window))
+                new_tracks.append(track)
+            track.history.append(probabilities[i])
+            smoothed[i] = np.mean(track.history, axis=0)
+        self._tracks = [t for t in self._tracks if t.missed <= self.max_missed] + new_tracks
+        return smoothed
+
+
+# --------------------------------------------------------------------------------------------
+# What the page reads
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """The largest face at one moment: seconds since the video started and its probabilities."""
+
+    seconds: float
+    emotion: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """A consistent copy of the live state for the page to draw."""
+
+    frames: int
+    fps: float
+    milliseconds_per_frame: float
+    n_faces: int
+    largest: FacePrediction | None
+    timeline: tuple[TimelinePoint, ...]
+    error: str | None
+
+
+class LiveBuffer:
+    """Lock-protected results written by the video thread and read by the page thread."""
+
+    def __init__(self, max_points: int = TIMELINE_LENGTH) -> None:
+        self._lock = threading.Lock()
+        self._timeline: deque[TimelinePoint] = deque(maxlen=max_points)
+        self._frames = 0
+        self._fps = 0.0
+        self._milliseconds = 0.0
+        self._n_faces = 0
+        self._largest: FacePrediction | None = None
+        self._error: str | None = None
+
+    def record(
+        self,
+        *,
+        fps: float,
+        milliseconds: float,
+        faces: list[FacePrediction],
+        point: TimelinePoint | None,
+        error: str | None = None,
+    ) -> None:
+        """Store one frame's results (called from the video thread)."""
+        largest = max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
+        with self._lock:
+            self._frames += 1
+            self._fps, self._milliseconds = fps, milliseconds
+            self._n_faces, self._largest, self._error = len(faces), largest, error
+            if point is not None:
+                self._timeline.append(point)
+
+    def snapshot(self) -> LiveSnapshot:
+        """A copy of the current state (called from the page thread)."""
+        with self._lock:
+            return LiveSnapshot(
+                frames=self._frames,
+                fps=self._fps,
+                milliseconds_per_frame=self._milliseconds,
+                n_faces=self._n_faces,
+                largest=self._largest,
+                timeline=tuple(self._timeline),
+                error=self._error,
+            )
+
+    def clear(self) -> None:
+        """Forget the timeline and counters (a new recording)."""
+        with self._lock:
+            self._timeline.clear()
+            self._frames, self._fps, self._milliseconds, self._n_faces = 0, 0.0, 0.0, 0
+            self._largest, self._error = None, None
+
+
+def timeline_csv(points: tuple[TimelinePoint, ...] | list[TimelinePoint]) -> str:
+    """The timeline as CSV text: seconds, emotion, confidence and one column per emotion."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["seconds", "emotion", "confidence", *(f"p_{e}" for e in EMOTIONS)])
+    for p in points:
+        writer.writerow(
+            [f"{p.seconds:.3f}", p.emotion, f"{p.confidence:.4f}", *(f"{p.probabilities[e]:.4f}" for e in EMOTIONS)]
+        )
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# The frame processor
+# --------------------------------------------------------------------------------------------
+
+
+def _largest_first(boxes: list[Box], limit: int) -> list[int]:
+    """Indices of the ``limit`` largest boxes, in their original (left-to-right) order."""
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i][2] * boxes[i][3], reverse=True)[:limit]
+    return sorted(order)
+
+
+def _find_faces(rgb: np.ndarray, settings: LiveSettings, detector: FaceDetector) -> tuple[list[Box], np.ndarray]:
+    """Boxes in ``rgb``'s coordinates and 48x48 crops ``(n, 48, 48)``, detecting on a smaller copy."""
+    if settings.whole_image:
+        return detect_faces(rgb, whole_image=True)
+    grey = to_grey(rgb)  # (h, w)
+    height, width = grey.shape
+    scale = min(1.0, settings.detection_short_side / min(height, width))
+    small = grey
+    if scale < 1.0:
+        small = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    boxes: list[Box] = [
+        (round(x / scale), round(y / scale), round(w / scale), round(h / scale))
+        for x, y, w, h in detector.detect(small, settings.detector)
+    ]
+    if not boxes:
+        return [], np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    return boxes, np.stack([crop_face(grey, box) for box in boxes])
+
+
+def _to_predictions(boxes: list[Box], probabilities: np.ndarray) -> list[FacePrediction]:
+    faces = []
+    for box, p in zip(boxes, probabilities):
+        best = int(np.argmax(p))
+        faces.append(FacePrediction(box, EMOTIONS[best], float(p[best]), {e: float(v) for e, v in zip(EMOTIONS, p)}))
+    return faces
+
+
+class LiveProcessor:
+    """Annotates video frames with every face's (smoothed) emotion; safe to call from any thread.
+
+    Use it directly as streamlit-webrtc's ``video_frame_callback``; or call :meth:`process` on RGB
+    arrays. ``clock`` is injectable so tests can control time.
+    """
+
+    def __init__(
+        self,
+        model: FerModel,
+        *,
+        settings: LiveSettings | None = None,
+        detector: FaceDetector | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._lock = threading.Lock()  # guards model, settings and smoother against the page thread
+        self._model = model
+        self._settings = settings or LiveSettings()
+        self._detector = detector or default_detector()
+        self._clock = clock
+        self._smoother = ProbabilitySmoother(self._settings.smoothing_window)
+        self._frame_times: deque[float] = deque(maxlen=FPS_WINDOW)
+        self._started: float | None = None
+        self.buffer = LiveBuffer()
+
+    @property
+    def settings(self) -> LiveSettings:
+        with self._lock:
+            return self._settings
+
+    @property
+    def model(self) -> FerModel:
+        with self._lock:
+            return self._model
+
+    def configure(self, *, model: FerModel | None = None, **changes: Any) -> None:
+        """Swap the model and/or change settings (e.g. ``smoothing_window=10``) while running."""
+        with self._lock:
+            if model is not None and model is not self._model:
+                self._model = model
+                self._smoother.reset()  # another model's probabilities must not be averaged in
+            if changes:
+                self._settings = replace(self._settings, **changes)
+                self._smoother.set_window(self._settings.smoothing_window)
+
+    def reset(self) -> None:
+        """Start a new recording: clear tracks, timers and the buffer."""
+        with self._lock:
+            self._smoother.reset()
+            self._frame_times.clear()
+            self._started = None
+        self.buffer.clear()
+
+    def _tick(self) -> tuple[float, float]:
+        """Record a frame time; return (seconds since start, frames per second)."""
+        now = self._clock()
+        if self._started is None:
+            self._started = now
+        self._frame_times.append(now)
+        span = self._frame_times[-1] - self._frame_times[0]
+        fps = (len(self._frame_times) - 1) / span if span > 0 else 0.0
+        return now - self._started, fps
+
+    def process(self, rgb: np.ndarray) -> tuple[np.ndarray, list[FacePrediction]]:
+        """Detect, classify and smooth every face in an RGB frame; return (annotated copy, faces)."""
+        started = self._clock()
+        with self._lock:
+            model, settings = self._model, self._settings
+        boxes, crops = _find_faces(rgb, settings, self._detector)
+        keep = _largest_first(boxes, settings.max_faces)
+        boxes, crops = [boxes[i] for i in keep], crops[keep]  # (k, 48, 48)
+        raw = model.predict_proba(crops) if boxes else np.zeros((0, NUM_CLASSES), np.float32)  # (k, 7)
+        with self._lock:
+            smoothed = self._smoother.update(boxes, raw)
+            seconds, fps = self._tick()
+        faces = _to_predictions(boxes, smoothed)
+        annotated = draw_predictions(rgb, faces, numbered=False)
+        milliseconds = (self._clock() - started) * 1000.0
+        _draw_status(annotated, fps, settings.smoothing_window)
+        largest = max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
+        point = (
+            TimelinePoint(seconds, largest.emotion, largest.confidence, largest.probabilities) if largest else None
+        )
+        self.buffer.record(fps=fps, milliseconds=milliseconds, faces=faces, point=point)
+        return annotated, faces
+
+    def __call__(self, frame: Any) -> Any:
+        """streamlit-webrtc's ``video_frame_callback``: an ``av.VideoFrame`` in, an annotated one out."""
+        import av
+
+        rgb = frame.to_ndarray(format="rgb24")  # (h, w, 3)
+        try:
+            annotated, _ = self.process(rgb)
+        except Exception as exc:  # noqa: BLE001 - a bad frame must not kill the video thread
+            self.buffer.record(fps=0.0, milliseconds=0.0, faces=[], point=None, error=f"{type(exc).__name__}: {exc}")
+            annotated = rgb
+        out = av.VideoFrame.from_ndarray(np.ascontiguousarray(annotated), format="rgb24")
+        out.pts = frame.pts
+        if frame.time_base is not None:  # frames from a camera have one; synthetic frames may not
+            out.time_base = frame.time_base
+        return out
+
+
+def _draw_status(canvas: np.ndarray, fps: float, window: int) -> None:
+    """Frames per second and the smoothing setting in the top-left corner (in place)."""
+    text = f"{fps:4.1f} fps | smoothing {'off' if window <= 1 else f'{window} frames'}"
+    scale = max(0.45, canvas.shape[1] / 1400)
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(canvas, (0, 0), (width + 10, height + baseline + 8), (0, 0, 0), -1)
+    cv2.putText(canvas, text, (5, height + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)

@@ -1,0 +1,377 @@
+"""Emotion detector: photos, snapshots or the webcam; every face is boxed, classified and explained.
+
+Models and the face detector are loaded once per server (``st.cache_resource``) and shared by all
+sessions; each session keeps only its own live-video state. Photos and frames stay in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from fer_core.live import preload_srtp
+
+preload_srtp()  # before streamlit_webrtc: TensorFlow, if already loaded, would crash libsrtp's start-up
+
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+import ui_common as ui
+from fer_core.constants import EMOTIONS
+from fer_core.errors import FerError
+from fer_core.explain import enlarge_face, explain_face, overlay
+from fer_core.faces import MAX_DETAILED_FACES, DetectorSettings, FaceDetector, FacePrediction, emotion_colour
+from fer_core.live import LiveProcessor, LiveSnapshot, timeline_csv
+from fer_core.models import FerModel, get_spec
+from fer_core.photo import (
+    PhotoAnalysis,
+    analyse_photo,
+    display_image,
+    png_bytes,
+    result_rows,
+    results_csv,
+    results_json,
+)
+
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
+SENSITIVITY = {"low": 8, "medium": 5, "high": 3, "very high": 2}  # Haar min_neighbors
+SMOOTHING_CHOICES = [1, 3, 5, 10, 20, 30]
+NO_FACE_TIPS = (
+    "- Use a well-lit photo, with light on the face rather than behind it.\n"
+    "- Face the camera: the detector finds frontal faces, not profiles.\n"
+    "- Make the face bigger in the picture, or lower *Minimum face size* in the sidebar.\n"
+    "- Raise *Detector sensitivity* in the sidebar.\n"
+    "- If the photo is already a cropped face (like FER2013's own images), tick *The whole image is one face*."
+)
+SESSION_CACHE_SIZE = 12
+
+
+# --------------------------------------------------------------------------------------------
+# Shared resources
+# --------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def shared_detector() -> FaceDetector:
+    """One Haar-cascade detector per server (it keeps one cascade per thread internally)."""
+    return FaceDetector()
+
+
+def default_model(trained: dict[str, dict[str, Any]]) -> str:
+    """The most accurate CNN if one is trained, else the most accurate model."""
+
+    def accuracy(name: str) -> float:
+        value = trained[name].get("test_accuracy")
+        return float(value) if isinstance(value, (int, float)) else -1.0
+
+    cnns = [n for n in trained if get_spec(n).family == "keras" and get_spec(n).input_kind == "image"]
+    return max(cnns or list(trained), key=accuracy)
+
+
+# --------------------------------------------------------------------------------------------
+# Sidebar
+# --------------------------------------------------------------------------------------------
+
+
+def model_ui(trained: dict[str, dict[str, Any]]) -> str:
+    """The model selector; returns the chosen model's name."""
+    names = list(trained)
+
+    def label(name: str) -> str:
+        card = trained[name]
+        accuracy = card.get("test_accuracy")
+        suffix = f" — {accuracy:.0%} test accuracy" if isinstance(accuracy, (int, float)) else ""
+        return f"{card.get('display_name', name)}{suffix}"
+
+    return st.sidebar.selectbox(
+        "Model", names, index=names.index(default_model(trained)), format_func=label, key="detector_model",
+        help="Any trained model; the default is the most accurate CNN.",
+    )
+
+
+def detector_ui() -> tuple[DetectorSettings, bool, bool]:
+    """Detector settings, the whole-image option and the explanations switch."""
+    st.sidebar.subheader("Face detector")
+    sensitivity = st.sidebar.select_slider(
+        "Detector sensitivity", list(SENSITIVITY), value="medium",
+        help="Higher finds more faces, including some that are not faces.",
+    )
+    min_size = st.sidebar.slider(
+        "Minimum face size (% of the shorter image side)", 2, 50, 5,
+        help="Faces smaller than this are ignored; lower it for group photos.",
+    )
+    whole_image = st.sidebar.checkbox(
+        "The whole image is one face", value=False, key="detector_whole_image",
+        help="Skip detection and classify the whole image, for already-cropped faces such as FER2013's own.",
+    )
+    explain = st.sidebar.toggle("Show explanations", value=True, help="Heatmaps of what drove each prediction.")
+    settings = DetectorSettings(min_neighbors=SENSITIVITY[sensitivity], min_face_fraction=min_size / 100)
+    return settings, whole_image, explain
+
+
+# --------------------------------------------------------------------------------------------
+# Photos (uploads and snapshots)
+# --------------------------------------------------------------------------------------------
+
+
+def analyse_cached(data: bytes, name: str, model: FerModel, options: tuple[Any, ...]) -> PhotoAnalysis:
+    """Analyse a photo, remembered in this session only so reruns (e.g. toggling a switch) are instant."""
+    settings, whole_image = options
+    key = (hashlib.sha1(data).hexdigest(), name, model.name, id(model), settings, whole_image)
+    cache: dict[Any, PhotoAnalysis] = st.session_state.setdefault("detector_photo_cache", {})
+    if key not in cache:
+        if len(cache) >= SESSION_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = analyse_photo(
+            data, model, name=name, whole_image=whole_image, settings=settings, detector=shared_detector()
+        )
+    return cache[key]
+
+
+def probability_chart(probabilities: dict[str, float], height: int = 260) -> go.Figure:
+    """Horizontal bars of the seven probabilities, in the app's emotion colours."""
+    colours = [f"rgb{emotion_colour(e)}" for e in EMOTIONS]
+    values = [probabilities[e] for e in EMOTIONS]
+    fig = go.Figure(
+        go.Bar(x=values, y=list(EMOTIONS), orientation="h", marker_color=colours,
+               text=[f"{v:.0%}" for v in values], textposition="auto")
+    )
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    ui.style(fig, height=height)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False)
+    return fig
+
+
+def render_face(
+    analysis: PhotoAnalysis, index: int, model: FerModel, card: dict[str, Any], explain: bool, key: str
+) -> None:
+    """One face: its crop as the model sees it, an explanation and all seven probabilities."""
+    face: FacePrediction = analysis.faces[index]
+    crop = analysis.crops[index]
+    st.markdown(f"**Face {index + 1}: {face.emotion}** ({face.confidence:.0%})")
+    columns = st.columns([1, 1, 2]) if explain else st.columns([1, 3])
+    columns[0].image(enlarge_face(crop), caption="As the model sees it (48×48)")
+    if explain:
+        try:
+            explanation = explain_face(model, crop, EMOTIONS.index(face.emotion), card)
+        except (FerError, ValueError) as exc:
+            explanation, reason = None, str(exc)
+        else:
+            reason = "This model has no explanation map."
+        if explanation is None:
+            columns[1].caption(reason)
+        else:
+            columns[1].image(overlay(crop, explanation.heatmap), caption=explanation.caption)
+    with columns[-1]:
+        st.plotly_chart(probability_chart(face.probabilities), theme=None, key=f"{key}-chart-{index}")
+
+
+def render_no_face(analysis: PhotoAnalysis) -> None:
+    """The no-face message with tips, and the photo itself so the user sees what was analysed."""
+    st.warning(f"No face found in {analysis.name}.")
+    st.markdown(NO_FACE_TIPS)
+    st.image(display_image(analysis.annotated, 640), caption=analysis.name)
+
+
+def render_photo(analysis: PhotoAnalysis, model: FerModel, card: dict[str, Any], explain: bool, key: str) -> None:
+    """The annotated photo, its PNG download and a card for each of its largest faces."""
+    st.subheader(analysis.name)
+    if not analysis.faces:
+        render_no_face(analysis)
+        return
+    n_faces = len(analysis.faces)
+    found = f"{n_faces} face{'s' if n_faces != 1 else ''} found in {analysis.milliseconds:.0f} ms"
+    st.image(display_image(analysis.annotated), caption=f"{found}, numbered left to right")
+    if analysis.n_hidden:
+        st.info(
+            f"{n_faces} faces found: all are boxed above; details below are for the {MAX_DETAILED_FACES} largest "
+            f"({analysis.n_hidden} smaller faces are only in the table and downloads)."
+        )
+    st.download_button(
+        "Download the annotated image (PNG)", png_bytes(analysis.annotated),
+        file_name=f"{analysis.name.rsplit('.', 1)[0]}_emotions.png", mime="image/png", key=f"{key}-png",
+    )
+    for index in analysis.detailed:
+        render_face(analysis, index, model, card, explain, key)
+
+
+def render_results(analyses: list[PhotoAnalysis], key: str) -> None:
+    """The results table of every face and the CSV / JSON downloads."""
+    rows = result_rows(analyses)
+    if not rows:
+        return
+    st.subheader("Results")
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    left, right = st.columns(2)
+    left.download_button("Download results (CSV)", results_csv(analyses), file_name="emotions.csv",
+                         mime="text/csv", key=f"{key}-csv")
+    right.download_button("Download results (JSON)", results_json(analyses), file_name="emotions.json",
+                          mime="application/json", key=f"{key}-json")
+
+
+def photos_section(files: list[tuple[str, bytes]], model: FerModel, card: dict[str, Any], options: tuple[Any, ...],
+                   explain: bool, key: str) -> None:
+    """Analyse and draw a list of ``(name, bytes)`` photos."""
+    analyses = []
+    for number, (name, data) in enumerate(files):
+        try:
+            with st.spinner(f"Looking for faces in {name}…"):
+                analysis = analyse_cached(data, name, model, options)
+        except FerError as exc:
+            st.error(f"{name}: {exc}")
+            continue
+        render_photo(analysis, model, card, explain, key=f"{key}-{number}")
+        analyses.append(analysis)
+    render_results(analyses, key)
+
+
+# --------------------------------------------------------------------------------------------
+# Live webcam
+# --------------------------------------------------------------------------------------------
+
+
+def live_processor(model: FerModel) -> LiveProcessor:
+    """This session's frame processor (its smoothing and timeline belong to this browser tab only)."""
+    if "detector_live" not in st.session_state:
+        st.session_state["detector_live"] = LiveProcessor(model, detector=shared_detector())
+    return st.session_state["detector_live"]
+
+
+def timeline_chart(snapshot: LiveSnapshot) -> go.Figure:
+    """The largest face's probabilities over the last minute."""
+    points = [p for p in snapshot.timeline if p.seconds >= snapshot.timeline[-1].seconds - 60]
+    fig = go.Figure()
+    for emotion in EMOTIONS:
+        fig.add_trace(go.Scatter(
+            x=[p.seconds for p in points], y=[p.probabilities[emotion] for p in points], name=emotion,
+            mode="lines", line={"color": f"rgb{emotion_colour(emotion)}"},
+        ))
+    fig.update_xaxes(title="seconds")
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    return ui.style(fig, height=300)
+
+
+def render_live(snapshot: LiveSnapshot, slots: dict[str, Any], tick: int) -> None:
+    """Redraw the live readout from a snapshot of the processor's buffer."""
+    status = f"{snapshot.fps:.1f} frames per second · {snapshot.milliseconds_per_frame:.0f} ms per frame · "
+    status += f"{snapshot.n_faces} face{'s' if snapshot.n_faces != 1 else ''} in view"
+    slots["status"].caption(status)
+    if snapshot.error:
+        slots["label"].error(f"The video processor hit an error: {snapshot.error}")
+    elif snapshot.largest is None:
+        slots["label"].info("No face in view yet: face the camera in good light.")
+    else:
+        face = snapshot.largest
+        slots["label"].markdown(f"### Largest face: **{face.emotion}** ({face.confidence:.0%})")
+        slots["bars"].plotly_chart(probability_chart(face.probabilities, 280), theme=None, key=f"live-bars-{tick}")
+    if snapshot.timeline:
+        slots["timeline"].plotly_chart(timeline_chart(snapshot), theme=None, key=f"live-timeline-{tick}")
+
+
+def live_section(model: FerModel, settings: DetectorSettings, whole_image: bool) -> None:
+    """The webcam stream, its controls and the live readout (polled while the video plays)."""
+    smoothing = st.select_slider(
+        "Smoothing over recent frames", SMOOTHING_CHOICES, value=5,
+        format_func=lambda n: "off (raw)" if n == 1 else f"{n} frames",
+        help="Averages each face's probabilities over its last frames so labels flicker less.",
+    )
+    processor = live_processor(model)
+    processor.configure(model=model, smoothing_window=smoothing, detector=settings, whole_image=whole_image)
+    st.caption(
+        "Press **Start** and allow the camera. The video goes to this server only, over a direct local "
+        "connection (no STUN/TURN servers). If it does not start, use the **Camera snapshot** tab instead."
+    )
+    try:
+        context = webrtc_streamer(
+            key="fer-live",
+            mode=WebRtcMode.SENDRECV,
+            rtc_configuration={"iceServers": []},  # localhost only: no STUN/TURN look-ups
+            video_frame_callback=processor,
+            media_stream_constraints={"video": True, "audio": False},
+            async_processing=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - e.g. no WebRTC runtime (headless tests); the page must go on
+        st.warning(f"Live video is not available here ({type(exc).__name__}). Use the **Camera snapshot** tab instead.")
+        return
+    slots = {name: st.empty() for name in ("status", "label", "bars", "timeline")}
+    was_playing = st.session_state.get("detector_live_playing", False)
+    st.session_state["detector_live_playing"] = context.state.playing
+    if context.state.playing:
+        if not was_playing:
+            processor.reset()
+        tick = 0
+        while context.state.playing:  # reruns (Stop, a widget change) end this loop
+            render_live(processor.buffer.snapshot(), slots, tick)
+            tick += 1
+            time.sleep(0.5)
+        return
+    if context.state.signalling:
+        slots["status"].info("Connecting to the camera…")
+        for _ in range(30):  # a successful connection reruns the page before this ends
+            time.sleep(0.5)
+        slots["status"].warning(
+            "The live video could not connect (WebRTC is blocked or the camera is busy). "
+            "Use the **Camera snapshot** tab instead."
+        )
+        return
+    snapshot = processor.buffer.snapshot()
+    if snapshot.timeline:
+        render_live(snapshot, slots, 0)
+        st.download_button(
+            "Download this session's live timeline (CSV)", timeline_csv(snapshot.timeline),
+            file_name="live_timeline.csv", mime="text/csv", key="live-timeline-csv",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------
+
+ui.setup_page("Emotion detector", "📷")
+st.title("📷 Emotion detector")
+st.markdown(
+    "Upload photos, take a snapshot or turn on your webcam. Every face found is boxed and labelled with its "
+    "emotion, numbered left to right; below each photo you see every face as the model sees it, what drove "
+    "the prediction, and all seven probabilities."
+)
+st.info(
+    "**Privacy:** photos and video frames are processed in memory on this server, never written to disk "
+    "or logged, and forgotten when you close this tab.",
+    icon="🔒",
+)
+
+cards = ui.get_cards()
+trained = {name: card for name, card in cards.items() if "error" not in card}
+if not trained:
+    st.warning("No trained model is installed yet, so there is nothing to detect emotions with.")
+    for name, card in cards.items():
+        ui.not_trained_card(name, get_spec(name).display_name, card.get("error"))
+    st.stop()
+
+model_name = model_ui(trained)
+detector_settings, whole, show_explanations = detector_ui()
+card = trained[model_name]
+model = ui.get_model(model_name, card)
+options = (detector_settings, whole)
+
+upload_tab, snapshot_tab, live_tab = st.tabs(["Upload photos", "Camera snapshot", "Live webcam"])
+with upload_tab:
+    uploads = st.file_uploader(
+        "Photos (JPEG, PNG, WebP, BMP or GIF)", type=PHOTO_TYPES, accept_multiple_files=True, key="detector_upload"
+    )
+    if uploads:
+        photos_section([(f.name, f.getvalue()) for f in uploads], model, card, options, show_explanations, "upload")
+    else:
+        st.caption("Tip: group photos work too; every face is boxed.")
+with snapshot_tab:
+    shot = st.camera_input("Take a snapshot", key="detector_camera")
+    if shot is not None:
+        photos_section([("camera snapshot", shot.getvalue())], model, card, options, show_explanations, "camera")
+with live_tab:
+    # Last on the page: while the video plays, this section keeps the script running to poll the buffer.
+    live_section(model, detector_settings, whole)

@@ -1,0 +1,187 @@
+"""Browser end-to-end tests of the emotion detector: a real ``streamlit run`` driven by Debian's chromium.
+
+Uploads a photo through the real file picker, and runs the live webcam with Chromium's fake camera
+fed from a ``.y4m`` video made at test time from scikit-image's astronaut photo. Screenshots go to
+``screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO
+from detector_helpers import astronaut, encode, face_frame
+
+from fer_core.constants import EMOTIONS
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "screenshots"
+#: The page's URL path: streamlit names it after pages/4_Emotion_detector.py.
+PAGE_PATH = "Emotion_detector"
+EMOTION_PATTERN = re.compile(rf"({'|'.join(EMOTIONS)}) \(\d+%\)")
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium).",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_y4m(path: Path, frame: np.ndarray, n_frames: int = 30, fps: int = 15) -> Path:
+    """A short uncompressed YUV 4:2:0 video of ``frame`` (Chromium's fake camera loops it)."""
+    height, width = frame.shape[:2]
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for index in range(n_frames):
+            moved = np.roll(frame, shift=index % 5, axis=1)  # a little motion, like a real camera
+            out.write(b"FRAME\n")
+            out.write(cv2.cvtColor(moved, cv2.COLOR_RGB2YUV_I420).tobytes())  # (h * 3 / 2, w)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run streamlit_app.py`` on a free localhost port, with the test zoo."""
+    tmp = tmp_path_factory.mktemp("detector-e2e")
+    models_dir = tmp / "models"
+    shutil.copytree(zoo, models_dir)
+    port = free_port()
+    env = {**os.environ, "FER_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    main = "streamlit_app.py" if (REPO / "streamlit_app.py").exists() else "pages/4_Emotion_detector.py"
+    command = [
+        sys.executable, "-m", "streamlit", "run", main, "--server.headless", "true", "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+    ]
+    log_path = tmp / "streamlit.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed after the server stops
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline or process.poll() is not None:
+                pytest.fail(f"streamlit did not start; see {log_path}")
+            time.sleep(0.5)
+        yield url
+        assert process.poll() is None, f"the streamlit server died; see {log_path}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A Chromium tab whose camera is a fake one playing the astronaut's face."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    video = write_y4m(tmp_path_factory.mktemp("camera") / "face.y4m", face_frame(640, 480))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-video-capture={video}",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.grant_permissions(["camera"], origin=server)
+        tab = context.new_page()
+        tab.set_default_timeout(120_000)
+        yield tab
+        browser.close()
+
+
+def wait_idle(tab, settle: float = 1.0) -> None:
+    """Wait until the script has finished running."""
+    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=180_000)
+    time.sleep(settle)
+    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=180_000)
+
+
+def assert_no_exception(tab) -> None:
+    boxes = tab.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def screenshot(tab, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"detector_{name}.png"), full_page=True)
+
+
+def test_upload_through_the_file_picker(page, server: str, tmp_path: Path) -> None:
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(encode(astronaut(), ".jpg"))
+    page.goto(f"{server}/{PAGE_PATH}")
+    wait_idle(page)
+    assert_no_exception(page)
+    assert page.get_by_text("never written to disk").count() == 1  # the privacy note
+    with page.expect_file_chooser() as chooser:
+        page.locator('[data-testid="stFileUploaderDropzone"] button').first.click()
+    chooser.value.set_files(str(photo))
+    page.get_by_text(re.compile(r"1 face found in \d+ ms")).wait_for(timeout=120_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    label = page.locator('[data-testid="stMarkdownContainer"]', has_text=re.compile(r"^Face 1: ")).first.inner_text()
+    assert EMOTION_PATTERN.search(label), label
+    assert page.locator('[data-testid="stImage"] img').count() >= 3  # annotated photo, crop, explanation
+    assert page.locator(".js-plotly-plot").count() >= 1
+    assert page.get_by_role("button", name="Download results (CSV)").count() == 1
+    screenshot(page, "upload")
+    # Streamlit scrolls inside its own container, so a "full page" shot shows the top only: scroll down.
+    page.get_by_role("button", name="Download results (CSV)").scroll_into_view_if_needed()
+    time.sleep(1)
+    screenshot(page, "upload_results")
+
+
+def test_live_webcam_with_fake_camera(page, server: str) -> None:
+    page.goto(f"{server}/{PAGE_PATH}")
+    wait_idle(page)
+    page.get_by_role("tab", name="Live webcam").click()
+    frame = page.frame_locator('iframe[title*="webrtc"]').first
+    frame.get_by_role("button", name=re.compile("^start$", re.IGNORECASE)).click()
+    label = page.get_by_text(re.compile(r"^Largest face: ")).first
+    label.wait_for(timeout=120_000)
+    assert EMOTION_PATTERN.search(label.inner_text()), label.inner_text()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    time.sleep(6)  # let a few seconds of timeline and a stable frame rate build up
+    status = page.get_by_text(re.compile(r"frames per second")).first.inner_text()
+    fps = float(re.search(r"([\d.]+) frames per second", status).group(1))
+    print(f"\nlive page: {status}")
+    assert fps > 0
+    assert frame.locator("video").count() >= 1
+    assert_no_exception(page)
+    screenshot(page, "live")
+    frame.get_by_role("button", name=re.compile("^stop$", re.IGNORECASE)).click()
+    page.get_by_role("button", name=re.compile("live timeline")).wait_for(timeout=60_000)
+    assert_no_exception(page)
+    screenshot(page, "live_stopped")

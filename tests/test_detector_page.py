@@ -1,0 +1,121 @@
+"""The emotion detector page rendered headless with AppTest: uploads, no-face photos, snapshots, options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import REPO
+from detector_helpers import astronaut, encode, face_frame, fer_face
+from streamlit.testing.v1 import AppTest
+
+PAGE = REPO / "pages" / "4_Emotion_detector.py"
+#: TensorFlow's import and the first model load take far longer than AppTest's 3-second default.
+TIMEOUT = 180
+
+
+@pytest.fixture
+def app(zoo: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The page, run once, with models from the test zoo."""
+    monkeypatch.setenv("FER_MODELS_DIR", str(zoo))
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def texts(elements: Any) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def test_first_view(app: AppTest) -> None:
+    assert app.title[0].value.endswith("Emotion detector")
+    assert any("never written to disk" in t for t in texts(app.info)), "the privacy note is missing"
+    assert app.selectbox(key="detector_model").value in {"cnn", "cnn_basic"}  # the default is a CNN
+    assert len(app.file_uploader) == 1 and app.file_uploader[0].accept_multiple_files
+    assert len(app.camera_input) == 1
+    # AppTest has no WebRTC runtime: the live tab must say so instead of failing.
+    assert any("Camera snapshot" in t for t in texts(app.warning))
+
+
+def test_upload_face_photo(app: AppTest) -> None:
+    app.file_uploader[0].set_value(("astronaut.png", encode(astronaut()), "image/png")).run()
+    assert_clean(app)
+    assert len(app.image) >= 3  # the annotated photo, the face as the model sees it, the explanation
+    assert len(app.get("plotly_chart")) == 1  # one probability chart for the one face
+    faces = [t for t in texts(app.markdown) if t.startswith("**Face 1:")]
+    assert len(faces) == 1
+    table = app.dataframe[0].value
+    assert list(table["file"]) == ["astronaut.png"]
+    assert table.loc[0, "emotion"] in faces[0]
+    probabilities = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
+    assert len(app.get("download_button")) == 3  # annotated PNG, CSV, JSON
+    assert not [t for t in texts(app.warning) if t.startswith("No face found")]
+
+
+def test_several_photos_and_no_face(app: AppTest) -> None:
+    blank = np.full((300, 400, 3), 200, np.uint8)
+    app.file_uploader[0].set_value(
+        [("astronaut.jpg", encode(astronaut(), ".jpg"), "image/jpeg"), ("wall.png", encode(blank), "image/png")]
+    ).run()
+    assert_clean(app)
+    assert "No face found in wall.png." in texts(app.warning)
+    assert any("whole image is one face" in t.lower() for t in texts(app.markdown)), "tips are missing"
+    assert [s.value for s in app.subheader][:2] == ["astronaut.jpg", "wall.png"]
+    assert list(app.dataframe[0].value["file"]) == ["astronaut.jpg"]
+
+
+def test_only_a_no_face_photo(app: AppTest) -> None:
+    app.file_uploader[0].set_value(("wall.png", encode(np.zeros((200, 200, 3), np.uint8)), "image/png")).run()
+    assert_clean(app)
+    assert "No face found in wall.png." in texts(app.warning)
+    assert not app.dataframe  # no results table without faces
+
+
+def test_not_an_image(app: AppTest) -> None:
+    app.file_uploader[0].set_value(("notes.png", b"this is not a picture", "image/png")).run()
+    assert_clean(app)
+    assert any(t.startswith("notes.png:") for t in texts(app.error))
+
+
+def test_camera_snapshot(app: AppTest) -> None:
+    app.camera_input[0].set_value(("snapshot.jpg", encode(face_frame(), ".jpg"), "image/jpeg")).run()
+    assert_clean(app)
+    assert "camera snapshot" in [s.value for s in app.subheader]
+    assert len(app.get("plotly_chart")) == 1
+    assert list(app.dataframe[0].value["file"]) == ["camera snapshot"]
+
+
+def test_whole_image_option_with_a_fer_face(app: AppTest) -> None:
+    face = np.repeat(fer_face(0, "happy")[..., None], 3, axis=2)  # a 48x48 crop: too small to detect
+    app.file_uploader[0].set_value(("fer.png", encode(face), "image/png")).run()
+    assert "No face found in fer.png." in texts(app.warning)
+    app.checkbox(key="detector_whole_image").check().run()
+    assert_clean(app)
+    table = app.dataframe[0].value
+    assert (table.loc[0, "width"], table.loc[0, "height"]) == (48, 48)
+
+
+@pytest.mark.parametrize("model_name", ["random_forest", "logreg", "mlp"])
+def test_other_models_and_their_explanations(app: AppTest, model_name: str) -> None:
+    app.selectbox(key="detector_model").set_value(model_name).run()
+    app.file_uploader[0].set_value(("astronaut.png", encode(astronaut()), "image/png")).run()
+    assert_clean(app)
+    assert len(app.image) >= 3
+    captions = " ".join(c for image in app.image for c in image.captions)
+    expected = {"random_forest": "importance", "logreg": "contribution", "mlp": "saliency"}[model_name]
+    assert expected in captions.lower()
+
+
+def test_no_trained_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    assert any("No trained model" in t for t in texts(at.warning))
+    assert not at.file_uploader

@@ -1,0 +1,149 @@
+"""Tests for fer_core.explain: every registered model family gets a (48, 48) map in [0, 1], or None."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from detector_helpers import fer_face
+
+from fer_core.artifacts import load_model
+from fer_core.constants import IMAGE_SIZE
+from fer_core.explain import (
+    DISPLAY_SIZE,
+    enlarge_face,
+    explain_face,
+    grad_cam,
+    gradient_saliency,
+    importance_map,
+    normalise_map,
+    overlay,
+)
+from fer_core.models import MODEL_NAMES, create_model
+
+# ``zoo`` comes from tests/conftest.py: every registry model trained small, once per session.
+
+
+@pytest.fixture(scope="module")
+def face() -> np.ndarray:
+    return fer_face(0, "happy")
+
+
+def check_map(heatmap: np.ndarray) -> None:
+    assert heatmap.shape == (IMAGE_SIZE, IMAGE_SIZE)
+    assert heatmap.dtype == np.float32
+    assert np.isfinite(heatmap).all()
+    assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
+
+
+def untrained(name: str):
+    """A registered model with random weights (Keras) or fitted on noise (scikit-learn): enough to explain."""
+    model = create_model(name)
+    if model.spec.family == "keras":
+        model.model_ = model.spec.builder(model.params)
+        return model
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (70, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    y = np.arange(70) % 7
+    small = {"pca_components": 5, "max_iter": 25} if name == "logreg" else {"n_estimators": 3}
+    return create_model(name, **small).fit(x, y)
+
+
+class TestHelpers:
+    def test_normalise(self) -> None:
+        out = normalise_map(np.array([[1.0, 3.0], [np.nan, np.inf]]))
+        assert out.min() == 0.0 and out.max() == 1.0
+        assert not normalise_map(np.full((4, 4), 7.0)).any()  # flat map: nothing stands out
+
+    def test_overlay_and_enlarge(self, face: np.ndarray) -> None:
+        heat = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
+        heat[10:20, 10:20] = 1.0
+        out = overlay(face, heat)
+        assert out.shape == (DISPLAY_SIZE, DISPLAY_SIZE, 3) and out.dtype == np.uint8
+        hot, cold = out[60:70, 60:70].astype(int), out[150:160, 150:160].astype(int)
+        # Hot regions are tinted (channels differ); cold regions stay close to grey.
+        assert np.ptp(hot, axis=2).mean() > np.ptp(cold, axis=2).mean()
+        assert enlarge_face(face).shape == (DISPLAY_SIZE, DISPLAY_SIZE)
+        assert overlay(face, np.ones((12, 12)), size=96).shape == (96, 96, 3)  # coarse maps are resized
+
+    def test_overlay_rejects_bad_input(self, face: np.ndarray) -> None:
+        with pytest.raises(ValueError, match="opacity"):
+            overlay(face, np.zeros((48, 48)), alpha=2.0)
+        with pytest.raises(ValueError, match="one face at a time"):
+            overlay(np.stack([face, face]), np.zeros((48, 48)))
+        with pytest.raises(ValueError, match=r"\(n, 48, 48\)"):
+            overlay(np.zeros((10, 10), np.uint8), np.zeros((48, 48)))
+
+    def test_importance_map(self) -> None:
+        assert importance_map({}) is None
+        with pytest.raises(ValueError, match="48x48"):
+            importance_map({"feature_importance": [[0.1, 0.2]]})
+
+
+class TestTrainedZoo:
+    def test_grad_cam_on_trained_cnn(self, zoo: Path, face: np.ndarray) -> None:
+        model, card = load_model("cnn_basic", zoo)
+        for class_index in (None, *range(7)):
+            cam = grad_cam(model, face, class_index)
+            assert cam is not None
+            check_map(cam)
+            # Either some region speaks for the class (scaled to 1) or none does (all zeros after the ReLU).
+            assert cam.max() == pytest.approx(1.0) or not cam.any()
+        explanation = explain_face(model, face, card=card)
+        assert explanation is not None and explanation.method in {"gradcam", "saliency"}
+        check_map(explanation.heatmap)
+        assert explanation.heatmap.max() == pytest.approx(1.0)  # an empty Grad-CAM falls back to saliency
+
+    def test_gradient_saliency_on_trained_cnn(self, zoo: Path, face: np.ndarray) -> None:
+        model, _ = load_model("cnn_basic", zoo)
+        saliency = gradient_saliency(model, face)
+        check_map(saliency)
+        assert saliency.max() == pytest.approx(1.0)
+
+    def test_forest_importance_from_card(self, zoo: Path, face: np.ndarray) -> None:
+        model, card = load_model("random_forest", zoo)
+        explanation = explain_face(model, face, card=card)
+        assert explanation is not None and explanation.method == "importance"
+        check_map(explanation.heatmap)
+        np.testing.assert_allclose(explanation.heatmap, importance_map(card))
+        assert explain_face(model, face, card={}) is None  # a card without importances
+
+    def test_keras_only(self, zoo: Path, face: np.ndarray) -> None:
+        model, _ = load_model("random_forest", zoo)
+        with pytest.raises(ValueError, match="not a trained Keras network"):
+            grad_cam(model, face)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_registered_model_is_explained(name: str) -> None:
+    """Like the registry tests: each model, built small, gets a valid map (the forest needs its card)."""
+    model = untrained(name)
+    face = np.random.default_rng(1).integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    card = {}
+    if name == "random_forest":
+        card = {"feature_importance": model.estimator_.feature_importances_.reshape(48, 48).tolist()}
+    explanation = explain_face(model, face, card=card)
+    assert explanation is not None
+    check_map(explanation.heatmap)
+    assert explanation.caption
+
+
+def test_grad_cam_of_an_ensemble_averages_its_members() -> None:
+    """A CNN made of several averaged networks (nested Keras models) still gets a Grad-CAM map."""
+    import keras
+
+    model = untrained("cnn_basic")
+    keras.utils.set_random_seed(3)
+    members = [model.spec.builder(model.params) for _ in range(2)]
+    for i, member in enumerate(members):
+        member.name = f"member_{i}"
+    inputs = keras.layers.Input(shape=(48, 48, 1), name="face")
+    model.model_ = keras.Model(inputs, keras.layers.Average()([m(inputs) for m in members]))
+    face = np.random.default_rng(2).integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    cam = grad_cam(model, face)
+    assert cam is not None
+    check_map(cam)
+    explanation = explain_face(model, face)
+    assert explanation is not None
+    check_map(explanation.heatmap)
