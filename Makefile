@@ -37,7 +37,7 @@ train: $(VENV)/.runtime
 	$(BIN)/python -m fer_core train all 2>&1 | tee logs/train-$$(date +%Y%m%d-%H%M%S).log
 
 bench-accuracy: $(VENV)/.dev
-	$(BIN)/pip install -r requirements-bench.txt
+	$(BIN)/pip install --no-deps -r requirements-bench.txt
 	$(BIN)/python benchmarks/accuracy.py
 
 clean:

@@ -39,8 +39,10 @@ if dataset is not None:
         + " · ".join(f"{e} {counts['train'][e]:,} / {counts['test'][e]:,}" for e in EMOTIONS)
     )
 else:
-    st.warning(f"{problem} The EDA and model pages still work from the statistics and models shipped in "
-               "`artifacts/`; sample images, training and the mistakes gallery need the dataset.")
+    st.warning(
+        f"{problem} The EDA and model pages still work from the statistics and models shipped in "
+        "`artifacts/`; sample images, training and the mistakes gallery need the dataset."
+    )
     ui.dataset_help()
     upload = st.file_uploader("Upload the Kaggle FER2013 zip", type=["zip"], key="dataset_zip")
     if upload is not None and st.button("Check and install this zip", type="primary"):

@@ -14,6 +14,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from fer_core.live import preload_srtp
+
+# Bind WebRTC's libsrtp before anything can load TensorFlow (see preload_srtp): a server whose
+# pages load Keras models first would otherwise crash when the live webcam starts.
+preload_srtp()
+
 from fer_core.artifacts import default_models_dir, list_cards
 from fer_core.constants import DATA_DIR_ENV, EDA_SUMMARY_PATH
 from fer_core.dashboard import train_command
@@ -49,8 +55,15 @@ def chart(fig: go.Figure, height: int = 420, title: str | None = None, **kwargs:
     return st.plotly_chart(fig, theme=None, **kwargs)
 
 
-def heatmap(z: np.ndarray, *, colorscale: str = "gray", zmin: float | None = None, zmax: float | None = None,
-            showscale: bool = False, **trace: Any) -> go.Heatmap:
+def heatmap(
+    z: np.ndarray,
+    *,
+    colorscale: str = "gray",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    showscale: bool = False,
+    **trace: Any,
+) -> go.Heatmap:
     """A square, top-down 48x48 image heatmap trace."""
     return go.Heatmap(z=z, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=showscale, **trace)
 
@@ -154,8 +167,9 @@ def data_dir_note() -> str:
     return f"`{DATA_DIR_ENV}` = `{env}`" if env else f"`{resolve_data_dir()}` (set `{DATA_DIR_ENV}` to change)"
 
 
-def confusion_figure(matrix: np.ndarray, *, normalised: bool, colorscale: str = "Blues",
-                     zmid: float | None = None) -> go.Figure:
+def confusion_figure(
+    matrix: np.ndarray, *, normalised: bool, colorscale: str = "Blues", zmid: float | None = None
+) -> go.Figure:
     """A labelled 7x7 confusion-matrix heatmap (rows = true emotion, columns = predicted)."""
     from fer_core.constants import EMOTIONS
 
@@ -182,8 +196,16 @@ def curves_figure(frame: Any, *, color: str = "split", dash: str | None = None) 
     """Loss and accuracy side by side from a long (epoch, metric, split, value) table."""
     import plotly.express as px
 
-    fig = px.line(frame, x="epoch", y="value", color=color, line_dash=dash, facet_col="metric", markers=True,
-                  category_orders={"metric": ["loss", "accuracy"], "split": ["train", "validation"]})
+    fig = px.line(
+        frame,
+        x="epoch",
+        y="value",
+        color=color,
+        line_dash=dash,
+        facet_col="metric",
+        markers=True,
+        category_orders={"metric": ["loss", "accuracy"], "split": ["train", "validation"]},
+    )
     fig.update_yaxes(matches=None, showticklabels=True, title=None)
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     fig.update_xaxes(dtick=1 if frame["epoch"].max() <= 12 else None)

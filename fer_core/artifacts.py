@@ -134,7 +134,8 @@ def best_model_name(models_dir: Path | None = None) -> str | None:
     """The trained model with the highest headline test accuracy, if any."""
     best, best_acc = None, -1.0
     for name, card in list_cards(models_dir).items():
-        acc = card.get("test_accuracy", -1.0) if "error" not in card else -1.0
+        acc = card.get("test_accuracy") if "error" not in card else None
+        acc = float(acc) if isinstance(acc, (int, float)) else -1.0
         if acc > best_acc:
             best, best_acc = name, acc
     return best

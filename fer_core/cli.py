@@ -139,8 +139,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             timer.start()
         started = time.perf_counter()
         result = train_model(
-            name, dataset, params=model_params, limit=args.limit, out_dir=out_dir,
-            callback=_TqdmProgress(name), stop=stop,
+            name,
+            dataset,
+            params=model_params,
+            limit=args.limit,
+            out_dir=out_dir,
+            callback=_TqdmProgress(name),
+            stop=stop,
         )
         if timer is not None:
             timer.cancel()
@@ -179,8 +184,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         print(f"{'model':<15}{'accuracy':>10}{'macro-F1':>10}{'card':>10}{'TTA':>6}")
         for name, m in results.items():
-            card_acc = m["card_accuracy"]
-            print(f"{name:<15}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{card_acc if card_acc is not None else '-':>10}{'yes' if m['tta'] else 'no':>6}")
+            card_acc = "-" if m["card_accuracy"] is None else m["card_accuracy"]
+            tta = "yes" if m["tta"] else "no"
+            print(f"{name:<15}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{card_acc:>10}{tta:>6}")
     return 0
 
 

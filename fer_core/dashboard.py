@@ -132,7 +132,9 @@ def mosaic(faces: np.ndarray, columns: int, factor: int, gap: int = 4) -> np.nda
     out = np.full((rows * side + (rows - 1) * gap, columns * side + (columns - 1) * gap), 255, dtype=np.uint8)
     for i, face in enumerate(faces):
         r, c = divmod(i, columns)
-        out[r * (side + gap) : r * (side + gap) + side, c * (side + gap) : c * (side + gap) + side] = upscale(face, factor)
+        out[r * (side + gap) : r * (side + gap) + side, c * (side + gap) : c * (side + gap) + side] = upscale(
+            face, factor
+        )
     return out
 
 

@@ -193,7 +193,9 @@ def _list_image_folder(root: Path) -> dict[str, list[tuple[Path, int]]]:
             f"The data folder {root} does not exist. Download FER2013 and set {DATA_DIR_ENV} to its folder."
         )
     if not root.is_dir():
-        raise DatasetError(f"{root} is a file, not a folder. Point {DATA_DIR_ENV} at the folder that holds train/ and test/.")
+        raise DatasetError(
+            f"{root} is a file, not a folder. Point {DATA_DIR_ENV} at the folder that holds train/ and test/."
+        )
     listing: dict[str, list[tuple[Path, int]]] = {}
     for split in SPLITS:
         split_dir = root / split
@@ -384,7 +386,13 @@ def parse_fer_csv(stream: io.IOBase | str | os.PathLike[str], source: str, finge
             report.skipped.append(f"row {i + 2}: unreadable values")
             continue
         split = CSV_USAGE_TO_SPLIT.get(str(usage).strip())
-        if values.size != N_PIXELS or label not in csv_to_ours or split is None or values.min() < 0 or values.max() > 255:
+        if (
+            values.size != N_PIXELS
+            or label not in csv_to_ours
+            or split is None
+            or values.min() < 0
+            or values.max() > 255
+        ):
             report.skipped.append(f"row {i + 2}: expected 2304 pixels 0-255, a label 0-6 and a known Usage")
             continue
         images[i] = values.reshape(IMAGE_SIZE, IMAGE_SIZE)
@@ -475,7 +483,7 @@ def _load_zip_folder(
         name = info.filename.replace("\\", "/")
         if info.is_dir() or not name.startswith(base):
             continue
-        parts = name[len(base):].split("/")
+        parts = name[len(base) :].split("/")
         if len(parts) != 3 or parts[0] not in SPLITS or parts[2].startswith("."):
             continue
         found[parts[0]].add(parts[1])
@@ -524,7 +532,7 @@ def install_dataset_zip(zip_path: str | os.PathLike[str], dest: str | os.PathLik
                     name = info.filename.replace("\\", "/")
                     if info.is_dir() or not name.startswith(base):
                         continue
-                    target = staging / name[len(base):]
+                    target = staging / name[len(base) :]
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with archive.open(info) as src, open(target, "wb") as out:
                         shutil.copyfileobj(src, out)
@@ -595,7 +603,10 @@ def subsample(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int = SEED)
     from sklearn.model_selection import train_test_split
 
     counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
+    n_classes = int((counts > 0).sum())
+    # Stratifying needs two images per class and room for every class on both sides of the cut.
+    can_stratify = counts[counts > 0].min() >= 2 and min(limit, len(y) - limit) >= n_classes
+    stratify = y if can_stratify else None
     keep, _ = train_test_split(np.arange(len(y)), train_size=limit, random_state=seed, stratify=stratify)
     keep = np.sort(keep)
     return x[keep], y[keep]

@@ -19,7 +19,10 @@ def metrics_from_predictions(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
         raise ValueError("y_true and y_pred must be 1-D arrays of the same length.")
     labels = list(range(NUM_CLASSES))
-    result: dict[str, Any] = {"n": int(len(y_true)), "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0}
+    result: dict[str, Any] = {
+        "n": int(len(y_true)),
+        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else 0.0,
+    }
     for average in ("macro", "weighted"):
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average, zero_division=0)
         result[f"{average}_precision"] = float(p)

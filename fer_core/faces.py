@@ -89,7 +89,9 @@ def read_image(source: bytes | str | os.PathLike[str] | Image.Image | np.ndarray
         if not path.is_file():
             raise ImageError(f"{path} does not exist or is not a file.")
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise ImageError(f"{path.name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; please use a smaller photo.")
+            raise ImageError(
+                f"{path.name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; please use a smaller photo."
+            )
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -193,7 +195,13 @@ class FaceDetector:
         settings = settings or DetectorSettings()
         height, width = grey.shape[:2]
         scale = min(1.0, DETECTION_MAX_SIDE / max(height, width))
-        small = cv2.resize(grey, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA) if scale < 1.0 else grey
+        small = (
+            cv2.resize(
+                grey, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+            )
+            if scale < 1.0
+            else grey
+        )
         small = cv2.equalizeHist(small)
         min_side = max(settings.min_face_pixels, int(settings.min_face_fraction * min(small.shape[:2])))
         if min(small.shape[:2]) < min_side:
@@ -317,12 +325,22 @@ def draw_predictions(image: np.ndarray, predictions: list[FacePrediction], numbe
         x, y, w, h = face.box
         colour = emotion_colour(face.emotion)
         cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness)
-        label = f"{index}. {face.emotion} {face.confidence:.0%}" if numbered else f"{face.emotion} {face.confidence:.0%}"
+        label = (
+            f"{index}. {face.emotion} {face.confidence:.0%}" if numbered else f"{face.emotion} {face.confidence:.0%}"
+        )
         (tw, th), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(1, thickness // 2))
-        top = y - th - baseline - 4 if y - th - baseline - 4 >= 0 else y + h
+        top = y - th - baseline - 4
+        if top < 0:  # no room above the box: below it if that fits, else inside its top edge
+            top = y + h if y + h + th + baseline + 4 <= canvas.shape[0] else y
         cv2.rectangle(canvas, (x, top), (x + tw + 6, top + th + baseline + 4), colour, -1)
         cv2.putText(
-            canvas, label, (x + 3, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
-            max(1, thickness // 2), cv2.LINE_AA,
+            canvas,
+            label,
+            (x + 3, top + th + 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            (0, 0, 0),
+            max(1, thickness // 2),
+            cv2.LINE_AA,
         )
     return canvas

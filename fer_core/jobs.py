@@ -321,8 +321,10 @@ class JobManager:
                 process.kill()
             with self._lock:
                 if outcome is None:
-                    reason = (f"The training process ended unexpectedly (exit code {process.exitcode}); "
-                              "it may have run out of memory — try a smaller subset.")
+                    reason = (
+                        f"The training process ended unexpectedly (exit code {process.exitcode}); "
+                        "it may have run out of memory — try a smaller subset."
+                    )
                     outcome = ("error", reason)
                 if outcome[0] == "error":
                     record.status = "failed"

@@ -385,9 +385,7 @@ class LiveProcessor:
         milliseconds = (self._clock() - started) * 1000.0
         _draw_status(annotated, fps, settings.smoothing_window)
         largest = max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
-        point = (
-            TimelinePoint(seconds, largest.emotion, largest.confidence, largest.probabilities) if largest else None
-        )
+        point = TimelinePoint(seconds, largest.emotion, largest.confidence, largest.probabilities) if largest else None
         self.buffer.record(fps=fps, milliseconds=milliseconds, faces=faces, point=point)
         return annotated, faces
 

@@ -64,9 +64,7 @@ def _distribution(values: np.ndarray, bins: np.ndarray) -> dict[str, Any]:
     }
 
 
-def drift_check(
-    train: np.ndarray, test: np.ndarray, thresholds: dict[str, float] | None = None
-) -> dict[str, Any]:
+def drift_check(train: np.ndarray, test: np.ndarray, thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """Compare per-image contrast and sharpness between splits; flag a marked difference."""
     thresholds = thresholds or DRIFT_THRESHOLDS
     result: dict[str, Any] = {"thresholds": thresholds, "metrics": {}}
@@ -109,9 +107,7 @@ def drift_check(
 def summarize(dataset: FerDataset) -> dict[str, Any]:
     """All EDA statistics for a dataset, as JSON-serialisable data."""
     counts = dataset.counts()
-    histogram = {
-        split: np.bincount(dataset.split(split)[0].ravel(), minlength=256).tolist() for split in SPLITS
-    }
+    histogram = {split: np.bincount(dataset.split(split)[0].ravel(), minlength=256).tolist() for split in SPLITS}
     mean_faces: dict[str, list[list[float]]] = {}
     per_class: dict[str, dict[str, float]] = {}
     x_train, y_train = dataset.x_train, dataset.y_train

@@ -190,7 +190,11 @@ def build_card(
         "description": spec.description,
         "params": params_to_json(model.params),
         "classes": list(EMOTIONS),
-        "preprocessing": {"input_kind": spec.input_kind, "input_shape": list(spec.input_shape), "scale": "pixels / 255"},
+        "preprocessing": {
+            "input_kind": spec.input_kind,
+            "input_shape": list(spec.input_shape),
+            "scale": "pixels / 255",
+        },
         "protocol": PROTOCOL,
         "n_train": n_fit,
         "n_validation": n_val,
@@ -212,11 +216,15 @@ def build_card(
             "compute": compute_device() if spec.family == "keras" else f"CPU ({__import__('os').cpu_count()} cores)",
         },
         "data_fingerprint": dataset.fingerprint,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if spec.name == "random_forest" and hasattr(model, "estimator_"):
         importance = model.estimator_.feature_importances_.reshape(IMAGE_SIZE, IMAGE_SIZE)
         card["feature_importance"] = np.round(importance / max(importance.max(), 1e-12), 4).tolist()
+    if len(getattr(model, "member_histories_", [])) > 1:
+        card["member_histories"] = [
+            {k: [round(v, 5) for v in values] for k, values in history.items()} for history in model.member_histories_
+        ]
     card.update(extra or {})
     return card
 

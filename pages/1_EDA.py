@@ -88,8 +88,10 @@ else:
     grid_cols = st.columns(side)
     for i, index in enumerate(chosen):
         grid_cols[i % side].image(dash.upscale(x[index], factor), caption=EMOTIONS[y[index]], width="stretch")
-    st.caption(f"Seed {st.session_state.grid_seed}: the same seed, split and emotion always give the same grid. "
-               "Pixels are enlarged as crisp squares, not smoothed.")
+    st.caption(
+        f"Seed {st.session_state.grid_seed}: the same seed, split and emotion always give the same grid. "
+        "Pixels are enlarged as crisp squares, not smoothed."
+    )
 
 # ---- pixel intensities -----------------------------------------------------------------------
 st.header("Pixel intensities")
@@ -98,18 +100,46 @@ c1, c2 = st.columns(2)
 unit_scale = c1.radio("Scale", ["0–255", "0–1"], horizontal=True) == "0–1"
 log_y = c2.toggle("Logarithmic y axis", value=False)
 hist = dash.pixel_histogram(summary, unit_scale=unit_scale)
-fig = px.bar(hist, x="intensity", y="fraction", color="split", barmode="overlay", opacity=0.6, log_y=log_y,
-             color_discrete_map={"train": "#1f77b4", "test": "#ff7f0e"})
+fig = px.bar(
+    hist,
+    x="intensity",
+    y="fraction",
+    color="split",
+    barmode="overlay",
+    opacity=0.6,
+    log_y=log_y,
+    color_discrete_map={"train": "#1f77b4", "test": "#ff7f0e"},
+)
 fig.update_traces(marker_line_width=0)
 fig.update_layout(bargap=0, yaxis_tickformat=".2%")
 ui.chart(fig, title="Share of pixels at each of the 256 grey levels")
 
 brightness = dash.per_class_brightness(summary)
 fig = make_subplots(rows=1, cols=2, subplot_titles=("Mean brightness (0–255)", "Mean contrast (pixel std)"))
-fig.add_trace(go.Bar(x=brightness["emotion"], y=brightness["brightness"], marker_color="#636efa",
-                     text=brightness["brightness"].round(1), textposition="outside", name="brightness"), 1, 1)
-fig.add_trace(go.Bar(x=brightness["emotion"], y=brightness["contrast"], marker_color="#00cc96",
-                     text=brightness["contrast"].round(1), textposition="outside", name="contrast"), 1, 2)
+fig.add_trace(
+    go.Bar(
+        x=brightness["emotion"],
+        y=brightness["brightness"],
+        marker_color="#636efa",
+        text=brightness["brightness"].round(1),
+        textposition="outside",
+        name="brightness",
+    ),
+    1,
+    1,
+)
+fig.add_trace(
+    go.Bar(
+        x=brightness["emotion"],
+        y=brightness["contrast"],
+        marker_color="#00cc96",
+        text=brightness["contrast"].round(1),
+        textposition="outside",
+        name="contrast",
+    ),
+    1,
+    2,
+)
 fig.update_layout(showlegend=False)
 brightest = brightness.loc[brightness["brightness"].idxmax()]
 darkest = brightness.loc[brightness["brightness"].idxmin()]
@@ -127,8 +157,10 @@ fig = make_subplots(rows=1, cols=len(faces), subplot_titles=list(faces), horizon
 for i, face in enumerate(faces.values(), start=1):
     fig.add_trace(ui.heatmap(face, zmin=0, zmax=255, hovertemplate="x %{x}, y %{y}: %{z:.0f}<extra></extra>"), 1, i)
 ui.chart(ui.image_axes(fig), height=260)
-st.caption("Averaging thousands of aligned faces leaves the shared structure: eyes, nose and mouth. "
-           "Look at the mouths — open for surprise, a wide bright smile for happy.")
+st.caption(
+    "Averaging thousands of aligned faces leaves the shared structure: eyes, nose and mouth. "
+    "Look at the mouths — open for surprise, a wide bright smile for happy."
+)
 
 # ---- data quality ----------------------------------------------------------------------------
 st.header("Data quality")
@@ -156,8 +188,19 @@ for col, metric in enumerate(("contrast", "sharpness"), start=1):
     frame = dash.drift_frame(summary, metric)
     for split, colour in (("train", "#1f77b4"), ("test", "#ff7f0e")):
         part = frame[frame["split"] == split]
-        fig.add_trace(go.Scatter(x=part[metric], y=part["share"], name=split, line={"color": colour, "shape": "hvh"},
-                                 fill="tozeroy", opacity=0.6, showlegend=col == 1), 1, col)
+        fig.add_trace(
+            go.Scatter(
+                x=part[metric],
+                y=part["share"],
+                name=split,
+                line={"color": colour, "shape": "hvh"},
+                fill="tozeroy",
+                opacity=0.6,
+                showlegend=col == 1,
+            ),
+            1,
+            col,
+        )
 fig.update_yaxes(tickformat=".0%")
 ui.chart(fig, height=360, title="Per-image distributions, each split scaled to 100%")
 metrics = drift["metrics"]

@@ -39,35 +39,48 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
     cols = st.columns(4)
     n_train = len(dataset.y_train) if dataset is not None else 28709
     limit = cols[0].number_input(
-        "Training-subset size (images)", min_value=100, max_value=n_train, value=min(5000, n_train), step=500,
-        key=f"{name}_limit", help="A stratified random subset of the training split; use the maximum for all images.",
+        "Training-subset size (images)",
+        min_value=100,
+        max_value=n_train,
+        value=min(5000, n_train),
+        step=500,
+        key=f"{name}_limit",
+        help="A stratified random subset of the training split; use the maximum for all images.",
     )
     if spec.family == "keras":
         params["epochs"] = cols[1].number_input("Epochs", 1, 200, int(defaults["epochs"]), key=f"{name}_epochs")
         params["batch_size"] = cols[2].select_slider(
-            "Batch size", [16, 32, 64, 128, 256, 512], value=int(defaults["batch_size"]), key=f"{name}_batch")
+            "Batch size", [16, 32, 64, 128, 256, 512], value=int(defaults["batch_size"]), key=f"{name}_batch"
+        )
         params["learning_rate"] = cols[3].number_input(
-            "Learning rate", 1e-5, 1.0, float(defaults["learning_rate"]), format="%.4f", key=f"{name}_lr")
+            "Learning rate", 1e-5, 1.0, float(defaults["learning_rate"]), format="%.4f", key=f"{name}_lr"
+        )
         c1, c2 = st.columns(2)
-        params["augment"] = c1.toggle("Augmentation (random flips and shifts)", bool(defaults["augment"]),
-                                      key=f"{name}_augment")
-        balanced = c2.toggle("Class weights (rarer emotions count more)", defaults["class_weight"] == "balanced",
-                             key=f"{name}_weights")
+        params["augment"] = c1.toggle(
+            "Augmentation (random flips and shifts)", bool(defaults["augment"]), key=f"{name}_augment"
+        )
+        balanced = c2.toggle(
+            "Class weights (rarer emotions count more)", defaults["class_weight"] == "balanced", key=f"{name}_weights"
+        )
         params["class_weight"] = "balanced" if balanced else None
     elif name == "random_forest":
         params["n_estimators"] = cols[1].number_input("Trees", 1, 1000, int(defaults["n_estimators"]), key="rf_trees")
         params["max_depth"] = cols[2].number_input("Maximum depth", 1, 100, int(defaults["max_depth"]), key="rf_depth")
         balanced = cols[3].toggle("Class weights", defaults["class_weight"] == "balanced", key="rf_weights")
         params["class_weight"] = "balanced" if balanced else None
-        params["flip_augment"] = st.toggle("Augmentation (add mirrored faces)", bool(defaults["flip_augment"]),
-                                           key="rf_flip")
+        params["flip_augment"] = st.toggle(
+            "Augmentation (add mirrored faces)", bool(defaults["flip_augment"]), key="rf_flip"
+        )
     else:
         params["pca_components"] = cols[1].number_input(
-            "PCA components", 5, 1000, int(defaults["pca_components"]), key="lr_pca")
-        params["C"] = cols[2].number_input("C (inverse regularisation)", 0.001, 100.0, float(defaults["C"]),
-                                           format="%.3f", key="lr_c")
-        params["flip_augment"] = cols[3].toggle("Augmentation (mirrored faces)", bool(defaults["flip_augment"]),
-                                                key="lr_flip")
+            "PCA components", 5, 1000, int(defaults["pca_components"]), key="lr_pca"
+        )
+        params["C"] = cols[2].number_input(
+            "C (inverse regularisation)", 0.001, 100.0, float(defaults["C"]), format="%.3f", key="lr_c"
+        )
+        params["flip_augment"] = cols[3].toggle(
+            "Augmentation (mirrored faces)", bool(defaults["flip_augment"]), key="lr_flip"
+        )
     return params, None if limit >= n_train else int(limit)
 
 
@@ -94,8 +107,10 @@ def render_curves(state: JobState) -> None:
 
 def render_progress(state: JobState) -> None:
     """Progress bars, live numbers and the stop button of a running job."""
-    st.markdown(f"**{state.display_name}** — {state.message} · started by {state.owner}, "
-                f"{ui.format_seconds(state.elapsed_seconds)} ago")
+    st.markdown(
+        f"**{state.display_name}** — {state.message} · started by {state.owner}, "
+        f"{ui.format_seconds(state.elapsed_seconds)} ago"
+    )
     eta = f" · about {ui.format_seconds(state.eta_seconds)} left" if state.eta_seconds else ""
     if state.family == "keras" and state.epochs:
         st.progress(min(state.fraction, 1.0), text=f"Overall: epoch {state.epoch}/{state.epochs}{eta}")
@@ -110,8 +125,9 @@ def render_progress(state: JobState) -> None:
     else:
         st.progress(0.0, text=state.message)
     render_curves(state)
-    st.button("■ Stop (keeps the best weights so far)", on_click=manager.stop, disabled=state.stop_requested,
-              key="stop")
+    st.button(
+        "■ Stop (keeps the best weights so far)", on_click=manager.stop, disabled=state.stop_requested, key="stop"
+    )
 
 
 @st.fragment(run_every=1.0)
@@ -130,8 +146,10 @@ def render_result(state: JobState) -> None:
         return
     card = state.card or {}
     stopped = " It was stopped early; the best weights so far were kept." if card.get("stopped_early") else ""
-    st.success(f"Finished training {state.display_name} in {ui.format_seconds(card.get('training_seconds'))} "
-               f"on {card.get('n_train', 0):,} images: test accuracy {card['test_accuracy']:.1%}.{stopped}")
+    st.success(
+        f"Finished training {state.display_name} in {ui.format_seconds(card.get('training_seconds'))} "
+        f"on {card.get('n_train', 0):,} images: test accuracy {card['test_accuracy']:.1%}.{stopped}"
+    )
     render_curves(state)
     shipped = ui.get_cards().get(state.model, {})
     has_shipped = "error" not in shipped and bool(shipped.get("test_metrics"))
@@ -151,17 +169,25 @@ def render_result(state: JobState) -> None:
             for label, c in rows.items()
         ]
     )
-    st.dataframe(table, hide_index=True, column_config={
-        "Accuracy": st.column_config.NumberColumn(format="percent"),
-        "Macro-F1": st.column_config.NumberColumn(format="%.3f"),
-        "Weighted-F1": st.column_config.NumberColumn(format="%.3f"),
-        **{f"Recall {e}": st.column_config.NumberColumn(format="percent") for e in EMOTIONS},
-    })
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "Accuracy": st.column_config.NumberColumn(format="percent"),
+            "Macro-F1": st.column_config.NumberColumn(format="%.3f"),
+            "Weighted-F1": st.column_config.NumberColumn(format="%.3f"),
+            **{f"Recall {e}": st.column_config.NumberColumn(format="percent") for e in EMOTIONS},
+        },
+    )
     columns = st.columns(len(rows))
     for column, (label, c) in zip(columns, rows.items()):
         with column:
-            ui.chart(ui.confusion_figure(dash.confusion(c, normalised=True), normalised=True), height=430,
-                     title=f"{label}: row-normalised confusion", key=f"cm-{label}")
+            ui.chart(
+                ui.confusion_figure(dash.confusion(c, normalised=True), normalised=True),
+                height=430,
+                title=f"{label}: row-normalised confusion",
+                key=f"cm-{label}",
+            )
     if not has_shipped:
         st.caption(f"No {state.display_name} is installed yet, so there is nothing to compare against.")
     if state.installed_to is not None:
@@ -182,8 +208,13 @@ if dataset is None:
     st.warning(f"{problem} Training needs the images themselves.")
     ui.dataset_help()
 names = list(REGISTRY)
-name = st.selectbox("Model", names, format_func=lambda n: f"{REGISTRY[n].display_name} ({n})", key="model",
-                    index=names.index("cnn_basic"))
+name = st.selectbox(
+    "Model",
+    names,
+    format_func=lambda n: f"{REGISTRY[n].display_name} ({n})",
+    key="model",
+    index=names.index("cnn_basic"),
+)
 st.caption(get_spec(name).description)
 params, limit = hyperparameters_ui(name)
 owner = st.text_input("Your name (shown to others while you train)", value="A student", key="owner")
@@ -209,7 +240,9 @@ if busy := st.session_state.get("busy"):
             st.session_state.pending = wanted
             st.rerun()
     else:
-        st.info(f"Yours ({REGISTRY[wanted['name']].display_name}) will start as soon as it finishes; keep this page open.")
+        st.info(
+            f"Yours ({REGISTRY[wanted['name']].display_name}) will start as soon as it finishes; keep this page open."
+        )
 
 # ---- the job ----------------------------------------------------------------------------------
 st.header("Progress")

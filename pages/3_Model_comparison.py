@@ -72,8 +72,10 @@ if len(table):
         na_rep="—",
     )
     st.dataframe(styled, hide_index=True)
-    st.caption("Click a column header to sort. Green marks the best value in each column (lowest for time, "
-               "parameters, size and milliseconds per image at batch size 1; highest elsewhere).")
+    st.caption(
+        "Click a column header to sort. Green marks the best value in each column (lowest for time, "
+        "parameters, size and milliseconds per image at batch size 1; highest elsewhere)."
+    )
 else:
     st.info("No model is trained yet.")
 missing = {n: spec for n, spec in dash.registry_names().items() if n not in trained}
@@ -87,20 +89,30 @@ if not trained:
 
 # ---- confusion matrices -----------------------------------------------------------------------
 st.header("Confusion matrices")
-st.markdown("Rows are the true emotion, columns the prediction; the diagonal is what the model gets right. "
-            "Row-normalised, each row sums to 100% and the diagonal is the recall of that emotion.")
+st.markdown(
+    "Rows are the true emotion, columns the prediction; the diagonal is what the model gets right. "
+    "Row-normalised, each row sums to 100% and the diagonal is the recall of that emotion."
+)
 order = list(names)
 c1, c2 = st.columns([2, 1])
 main = c1.selectbox("Model", order, format_func=names.get, key="cm_model")
 normalised = c2.radio("Show", ["counts", "row-normalised"], index=1, horizontal=True, key="cm_norm") != "counts"
 matrix = dash.confusion(trained[main], normalised=normalised)
-ui.chart(ui.confusion_figure(matrix, normalised=normalised), height=520, title=f"{names[main]} on the test split",
-         key="cm_main", on_select=pick_cell, selection_mode="points")
+ui.chart(
+    ui.confusion_figure(matrix, normalised=normalised),
+    height=520,
+    title=f"{names[main]} on the test split",
+    key="cm_main",
+    on_select=pick_cell,
+    selection_mode="points",
+)
 recall = dash.confusion(trained[main], normalised=True)
 off = recall - np.diag(np.diag(recall))
 worst_true, worst_pred = np.unravel_index(off.argmax(), off.shape)
-st.caption(f"{names[main]}'s most common confusion: {off.max():.0%} of **{EMOTIONS[worst_true]}** faces are called "
-           f"**{EMOTIONS[worst_pred]}**. Click a cell to see those mistakes below (when the dataset is present).")
+st.caption(
+    f"{names[main]}'s most common confusion: {off.max():.0%} of **{EMOTIONS[worst_true]}** faces are called "
+    f"**{EMOTIONS[worst_pred]}**. Click a cell to see those mistakes below (when the dataset is present)."
+)
 
 st.subheader("Two models side by side")
 c1, c2 = st.columns(2)
@@ -109,14 +121,24 @@ second = c2.selectbox("Model B", order, index=min(1, len(order) - 1), format_fun
 c1, c2 = st.columns(2)
 for column, name in ((c1, first), (c2, second)):
     with column:
-        ui.chart(ui.confusion_figure(dash.confusion(trained[name], normalised=normalised), normalised=normalised),
-                 height=480, title=names[name], key=f"cm_side_{name}_{column is c1}")
+        ui.chart(
+            ui.confusion_figure(dash.confusion(trained[name], normalised=normalised), normalised=normalised),
+            height=480,
+            title=names[name],
+            key=f"cm_side_{name}_{column is c1}",
+        )
 difference = dash.confusion(trained[second], normalised=True) - dash.confusion(trained[first], normalised=True)
 with st.columns([1, 2, 1])[1]:
-    ui.chart(ui.confusion_figure(difference, normalised=True, colorscale="RdBu", zmid=0.0), height=480,
-             title="B − A (row-normalised)", key="cm_diff")
-st.caption("In the difference, blue on the diagonal means B recognises that emotion more often than A; "
-           "red off the diagonal means B makes that mistake less often.")
+    ui.chart(
+        ui.confusion_figure(difference, normalised=True, colorscale="RdBu", zmid=0.0),
+        height=480,
+        title="B − A (row-normalised)",
+        key="cm_diff",
+    )
+st.caption(
+    "In the difference, blue on the diagonal means B recognises that emotion more often than A; "
+    "red off the diagonal means B makes that mistake less often."
+)
 
 # ---- mistakes gallery -------------------------------------------------------------------------
 st.subheader("Most confident mistakes")
@@ -140,10 +162,13 @@ else:
     else:
         cols = st.columns(6)
         for i, (index, conf) in enumerate(zip(indices, confidence)):
-            cols[i % 6].image(dash.upscale(dataset.x_test[index], 3), caption=f"{conf:.0%} {predicted_emotion}",
-                              width="stretch")
-        st.caption(f"Test faces labelled {true_emotion} that {names[gallery_model]} called {predicted_emotion}, most "
-                   "confident first. Some are honest model errors; some labels are debatable.")
+            cols[i % 6].image(
+                dash.upscale(dataset.x_test[index], 3), caption=f"{conf:.0%} {predicted_emotion}", width="stretch"
+            )
+        st.caption(
+            f"Test faces labelled {true_emotion} that {names[gallery_model]} called {predicted_emotion}, most "
+            "confident first. Some are honest model errors; some labels are debatable."
+        )
 
 # ---- per-class F1 and curves ------------------------------------------------------------------
 st.header("Per-class F1")
@@ -152,8 +177,10 @@ fig = px.bar(f1, x="emotion", y="F1", color="model", barmode="group", category_o
 fig.update_yaxes(range=[0, 1])
 ui.chart(fig, height=420)
 mean_f1 = f1.groupby("emotion")["F1"].mean()
-st.caption(f"Averaged over the models, **{mean_f1.idxmax()}** is the easiest emotion (mean F1 {mean_f1.max():.2f}) and "
-           f"**{mean_f1.idxmin()}** the hardest ({mean_f1.min():.2f}).")
+st.caption(
+    f"Averaged over the models, **{mean_f1.idxmax()}** is the easiest emotion (mean F1 {mean_f1.max():.2f}) and "
+    f"**{mean_f1.idxmin()}** the hardest ({mean_f1.min():.2f})."
+)
 
 st.header("Training curves of the neural networks")
 curves = dash.keras_histories(cards)
@@ -167,17 +194,24 @@ else:
 st.header("What the models look at")
 summary = ui.load_summary()
 if "random_forest" in trained and (importance := dash.feature_importance(trained["random_forest"])) is not None:
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Random-forest pixel importance", "Overlaid on the mean face"),
-                        horizontal_spacing=0.04)
-    fig.add_trace(ui.heatmap(importance, colorscale="Hot", showscale=True, zmin=0, zmax=1,
-                             colorbar={"x": 0.46, "len": 0.9}), 1, 1)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Random-forest pixel importance", "Overlaid on the mean face"),
+        horizontal_spacing=0.04,
+    )
+    fig.add_trace(
+        ui.heatmap(importance, colorscale="Hot", showscale=True, zmin=0, zmax=1, colorbar={"x": 0.46, "len": 0.9}), 1, 1
+    )
     if summary is not None:
         fig.add_trace(ui.heatmap(dash.overall_mean_face(summary), zmin=0, zmax=255), 1, 2)
     fig.add_trace(ui.heatmap(importance, colorscale="Hot", zmin=0, zmax=1, opacity=0.55), 1, 2)
     ui.chart(ui.image_axes(fig), height=440)
     top = np.unravel_index(np.argsort(importance, axis=None)[-50:], importance.shape)
-    st.caption(f"The 50 most important pixels sit mostly in rows {int(np.percentile(top[0], 10))}–"
-               f"{int(np.percentile(top[0], 90))} (of 48); the brighter a pixel, the more its splits reduced impurity.")
+    st.caption(
+        f"The 50 most important pixels sit mostly in rows {int(np.percentile(top[0], 10))}–"
+        f"{int(np.percentile(top[0], 90))} (of 48); the brighter a pixel, the more its splits reduced impurity."
+    )
 else:
     ui.not_trained_card("random_forest", "Random forest", "Its pixel importances appear here once it is trained.")
 
@@ -188,7 +222,9 @@ if "logreg" in trained:
     for i, image in enumerate(weights, start=1):
         fig.add_trace(ui.heatmap(image, colorscale="RdBu", zmin=-limit, zmax=limit, showscale=i == len(EMOTIONS)), 1, i)
     ui.chart(ui.image_axes(fig), height=260, title="Logistic regression: pixel weights per class (through the PCA)")
-    st.caption("Blue pixels push the model towards that emotion when they are bright, red ones away from it. "
-               "Because the model is linear, each emotion gets exactly one template.")
+    st.caption(
+        "Blue pixels push the model towards that emotion when they are bright, red ones away from it. "
+        "Because the model is linear, each emotion gets exactly one template."
+    )
 else:
     ui.not_trained_card("logreg", "Logistic regression", "Its coefficient images appear here once it is trained.")

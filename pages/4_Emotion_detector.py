@@ -88,7 +88,11 @@ def model_ui(trained: dict[str, dict[str, Any]]) -> str:
         return f"{card.get('display_name', name)}{suffix}"
 
     return st.sidebar.selectbox(
-        "Model", names, index=names.index(default_model(trained)), format_func=label, key="detector_model",
+        "Model",
+        names,
+        index=names.index(default_model(trained)),
+        format_func=label,
+        key="detector_model",
         help="Any trained model; the default is the most accurate CNN.",
     )
 
@@ -97,15 +101,22 @@ def detector_ui() -> tuple[DetectorSettings, bool, bool]:
     """Detector settings, the whole-image option and the explanations switch."""
     st.sidebar.subheader("Face detector")
     sensitivity = st.sidebar.select_slider(
-        "Detector sensitivity", list(SENSITIVITY), value="medium",
+        "Detector sensitivity",
+        list(SENSITIVITY),
+        value="medium",
         help="Higher finds more faces, including some that are not faces.",
     )
     min_size = st.sidebar.slider(
-        "Minimum face size (% of the shorter image side)", 2, 50, 5,
+        "Minimum face size (% of the shorter image side)",
+        2,
+        50,
+        5,
         help="Faces smaller than this are ignored; lower it for group photos.",
     )
     whole_image = st.sidebar.checkbox(
-        "The whole image is one face", value=False, key="detector_whole_image",
+        "The whole image is one face",
+        value=False,
+        key="detector_whole_image",
         help="Skip detection and classify the whole image, for already-cropped faces such as FER2013's own.",
     )
     explain = st.sidebar.toggle("Show explanations", value=True, help="Heatmaps of what drove each prediction.")
@@ -137,8 +148,14 @@ def probability_chart(probabilities: dict[str, float], height: int = 260) -> go.
     colours = [f"rgb{emotion_colour(e)}" for e in EMOTIONS]
     values = [probabilities[e] for e in EMOTIONS]
     fig = go.Figure(
-        go.Bar(x=values, y=list(EMOTIONS), orientation="h", marker_color=colours,
-               text=[f"{v:.0%}" for v in values], textposition="auto")
+        go.Bar(
+            x=values,
+            y=list(EMOTIONS),
+            orientation="h",
+            marker_color=colours,
+            text=[f"{v:.0%}" for v in values],
+            textposition="auto",
+        )
     )
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     fig.update_yaxes(autorange="reversed")
@@ -193,8 +210,11 @@ def render_photo(analysis: PhotoAnalysis, model: FerModel, card: dict[str, Any],
             f"({analysis.n_hidden} smaller faces are only in the table and downloads)."
         )
     st.download_button(
-        "Download the annotated image (PNG)", png_bytes(analysis.annotated),
-        file_name=f"{analysis.name.rsplit('.', 1)[0]}_emotions.png", mime="image/png", key=f"{key}-png",
+        "Download the annotated image (PNG)",
+        png_bytes(analysis.annotated),
+        file_name=f"{analysis.name.rsplit('.', 1)[0]}_emotions.png",
+        mime="image/png",
+        key=f"{key}-png",
     )
     for index in analysis.detailed:
         render_face(analysis, index, model, card, explain, key)
@@ -208,14 +228,26 @@ def render_results(analyses: list[PhotoAnalysis], key: str) -> None:
     st.subheader("Results")
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     left, right = st.columns(2)
-    left.download_button("Download results (CSV)", results_csv(analyses), file_name="emotions.csv",
-                         mime="text/csv", key=f"{key}-csv")
-    right.download_button("Download results (JSON)", results_json(analyses), file_name="emotions.json",
-                          mime="application/json", key=f"{key}-json")
+    left.download_button(
+        "Download results (CSV)", results_csv(analyses), file_name="emotions.csv", mime="text/csv", key=f"{key}-csv"
+    )
+    right.download_button(
+        "Download results (JSON)",
+        results_json(analyses),
+        file_name="emotions.json",
+        mime="application/json",
+        key=f"{key}-json",
+    )
 
 
-def photos_section(files: list[tuple[str, bytes]], model: FerModel, card: dict[str, Any], options: tuple[Any, ...],
-                   explain: bool, key: str) -> None:
+def photos_section(
+    files: list[tuple[str, bytes]],
+    model: FerModel,
+    card: dict[str, Any],
+    options: tuple[Any, ...],
+    explain: bool,
+    key: str,
+) -> None:
     """Analyse and draw a list of ``(name, bytes)`` photos."""
     analyses = []
     for number, (name, data) in enumerate(files):
@@ -247,10 +279,15 @@ def timeline_chart(snapshot: LiveSnapshot) -> go.Figure:
     points = [p for p in snapshot.timeline if p.seconds >= snapshot.timeline[-1].seconds - 60]
     fig = go.Figure()
     for emotion in EMOTIONS:
-        fig.add_trace(go.Scatter(
-            x=[p.seconds for p in points], y=[p.probabilities[emotion] for p in points], name=emotion,
-            mode="lines", line={"color": f"rgb{emotion_colour(emotion)}"},
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[p.seconds for p in points],
+                y=[p.probabilities[emotion] for p in points],
+                name=emotion,
+                mode="lines",
+                line={"color": f"rgb{emotion_colour(emotion)}"},
+            )
+        )
     fig.update_xaxes(title="seconds")
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     return ui.style(fig, height=300)
@@ -276,7 +313,9 @@ def render_live(snapshot: LiveSnapshot, slots: dict[str, Any], tick: int) -> Non
 def live_section(model: FerModel, settings: DetectorSettings, whole_image: bool) -> None:
     """The webcam stream, its controls and the live readout (polled while the video plays)."""
     smoothing = st.select_slider(
-        "Smoothing over recent frames", SMOOTHING_CHOICES, value=5,
+        "Smoothing over recent frames",
+        SMOOTHING_CHOICES,
+        value=5,
         format_func=lambda n: "off (raw)" if n == 1 else f"{n} frames",
         help="Averages each face's probabilities over its last frames so labels flicker less.",
     )
@@ -323,8 +362,11 @@ def live_section(model: FerModel, settings: DetectorSettings, whole_image: bool)
     if snapshot.timeline:
         render_live(snapshot, slots, 0)
         st.download_button(
-            "Download this session's live timeline (CSV)", timeline_csv(snapshot.timeline),
-            file_name="live_timeline.csv", mime="text/csv", key="live-timeline-csv",
+            "Download this session's live timeline (CSV)",
+            timeline_csv(snapshot.timeline),
+            file_name="live_timeline.csv",
+            mime="text/csv",
+            key="live-timeline-csv",
         )
 
 

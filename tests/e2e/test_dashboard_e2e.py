@@ -25,8 +25,11 @@ PAGES = {"home": "", "eda": "EDA", "training": "Training", "comparison": "Model_
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                       "(apt-get install chromium; .ci/run installs it)."),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium "
+        "(apt-get install chromium; .ci/run installs it).",
+    ),
     pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON),
 ]
 
@@ -52,8 +55,19 @@ def server(zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "streamlit_app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     log = open(tmp / "streamlit.log", "w")  # noqa: SIM115 - closed after the server stops
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -86,8 +100,13 @@ def page(server: str) -> Iterator:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         tab = context.new_page()
@@ -108,7 +127,8 @@ def full_screenshot(tab, name: str) -> None:
     """Screenshot the whole page: Streamlit scrolls inside its own container, so grow the window to fit it."""
     SCREENSHOTS.mkdir(exist_ok=True)
     height = tab.evaluate(
-        "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"]')]"
+        "() => Math.max(...[...document.querySelectorAll("
+        '\'[data-testid="stMain"], [data-testid="stAppViewContainer"]\')]'
         ".map(e => e.scrollHeight), document.body.scrollHeight)"
     )
     tab.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 12000)})
