@@ -117,6 +117,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     names = _model_names(args.model)
     params = _parse_params(args.param)
+    from fer_core.models import get_spec
+
+    known = set().union(*(get_spec(n).default_params for n in names))
+    if unknown := sorted(set(params) - known):
+        raise FerError(
+            f"Unknown parameter(s) {', '.join(unknown)} for {', '.join(names)}. Valid: {', '.join(sorted(known))}."
+        )
     if args.epochs is not None:
         params["epochs"] = args.epochs
     if args.seed is not None:
@@ -127,8 +134,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else default_models_dir()
     summary = []
     for name in names:
-        from fer_core.models import get_spec
-
         spec = get_spec(name)
         model_params = {k: v for k, v in params.items() if k in spec.default_params}
         stop = StopFlag()
@@ -197,19 +202,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     name = args.model or best_model_name()
     if name is None:
         raise FerError("No trained model is installed in artifacts/models; run `python -m fer_core train cnn` first.")
-    model, _ = load_model(name)
-    outputs = []
+    outputs: list[dict[str, Any]] = []
+    images: list[Any] = []
     failures = 0
-    for path in args.images:
+    for path in args.images:  # read everything first: bad input never waits for a model to load
         entry: dict[str, Any] = {"path": path, "faces": [], "error": None}
         try:
-            image = read_image(Path(path))
-            faces = predict_image(image, model, whole_image=args.whole_image)
-            entry["faces"] = [face.to_dict() for face in faces]
+            images.append(read_image(Path(path)))
         except FerError as exc:
             entry["error"] = str(exc)
+            images.append(None)
             failures += 1
         outputs.append(entry)
+    if any(image is not None for image in images):
+        model, _ = load_model(name)
+        for entry, image in zip(outputs, images):
+            if image is not None:
+                entry["faces"] = [f.to_dict() for f in predict_image(image, model, whole_image=args.whole_image)]
     if args.json:
         print(json.dumps(outputs))
     else:
@@ -283,11 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow 2.21 prints oneDNN notices on stderr whatever the log level; keep stderr for errors.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except FerError as exc:
+    except (FerError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -130,7 +130,12 @@ def decode_face(data: bytes) -> tuple[np.ndarray | None, bool]:
             return None, False
     converted = False
     if image.dtype != np.uint8:
-        image = (image.astype(np.float64) * 255.0 / max(float(np.iinfo(image.dtype).max), 1.0)).astype(np.uint8)
+        if np.issubdtype(image.dtype, np.floating):  # float images are taken as 0-1
+            finite = np.nan_to_num(image.astype(np.float64), nan=0.0, posinf=1.0, neginf=0.0)
+            image = (np.clip(finite, 0.0, 1.0) * 255.0).astype(np.uint8)
+        else:
+            top = max(float(np.iinfo(image.dtype).max), 1.0)
+            image = (np.clip(image.astype(np.float64), 0, top) * 255.0 / top).astype(np.uint8)
         converted = True
     if image.ndim == 3:
         channels = image.shape[2]
@@ -160,10 +165,9 @@ def _decode_many(
 
     def work(index: int) -> None:
         try:
-            data = readers[index]()
-        except OSError:
+            image, was_converted = decode_face(readers[index]())
+        except Exception:  # noqa: BLE001 - an odd file is skipped and counted, never fatal
             return
-        image, was_converted = decode_face(data)
         if image is not None:
             out[index] = image
             kept[index] = True

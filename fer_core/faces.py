@@ -25,6 +25,7 @@ from fer_core.models import FerModel
 #: Images with more pixels than this are refused before their pixels are decoded (decompression
 #: bombs); 50 megapixels is above any phone camera.
 MAX_IMAGE_PIXELS = 50_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 #: Files larger than this are refused before decoding.
 MAX_FILE_BYTES = 25 * 1024 * 1024
 #: Detection runs on a copy whose longer side is at most this many pixels.
@@ -104,6 +105,10 @@ def read_image(source: bytes | str | os.PathLike[str] | Image.Image | np.ndarray
         raise ImageError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; please use a smaller photo.")
     try:
         pil = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"The image declares more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels; it was refused before decoding."
+        ) from None
     except UnidentifiedImageError:
         raise ImageError("This file is not an image format we can read (try JPEG or PNG).") from None
     except (OSError, ValueError, SyntaxError) as exc:
@@ -127,7 +132,7 @@ def _pil_to_rgb(pil: Image.Image) -> np.ndarray:
         return np.ascontiguousarray(_to_rgb(pil))
     except Image.DecompressionBombError:
         raise ImageError("The image declares too many pixels to be decoded safely.") from None
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
         raise ImageError(f"The image is damaged or truncated and could not be decoded ({exc}).") from None
 
 

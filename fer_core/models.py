@@ -165,6 +165,11 @@ class SklearnModel(FerModel):
         from sklearn.exceptions import ConvergenceWarning
 
         pipeline = self.estimator_
+        components = min(int(self.params["pca_components"]), features.shape[0], features.shape[1])
+        if components != int(self.params["pca_components"]):
+            # A small training subset cannot support more components than it has images.
+            self.params["pca_components"] = components
+            pipeline.set_params(pca__n_components=components)
         emit(callback, ProgressEvent("message", self.name, message="Standardising and fitting PCA"))
         reduced = pipeline[:-1].fit_transform(features)
         classifier = pipeline[-1]
@@ -235,7 +240,11 @@ def _build_logreg(params: dict[str, Any]) -> Any:
             ("scale", StandardScaler()),
             (
                 "pca",
-                PCA(n_components=int(params["pca_components"]), whiten=bool(params["whiten"]), random_state=params["seed"]),
+                PCA(
+                    n_components=int(params["pca_components"]),
+                    whiten=bool(params["whiten"]),
+                    random_state=params["seed"],
+                ),
             ),
             ("clf", LogisticRegression(C=float(params["C"]), warm_start=True, max_iter=25)),
         ]
@@ -440,7 +449,9 @@ class KerasModel(FerModel):
         epochs_list = [int(e) for e in self.params["ensemble_epochs"]]
         for i, epochs in enumerate(epochs_list):
             emit(callback, ProgressEvent("message", self.name, message=f"Ensemble member {i + 1}/{len(epochs_list)}"))
-            member = KerasModel(self.spec, {**self.params, "ensemble_epochs": [epochs], "epochs": epochs})
+            # Members differ by their epoch count; a repeated count gets a new seed so it is not a copy.
+            seed = int(self.params["seed"]) + epochs_list[:i].count(epochs)
+            member = KerasModel(self.spec, {**self.params, "ensemble_epochs": [epochs], "epochs": epochs, "seed": seed})
             members.append(member.fit(x, y, x_val, y_val, callback=callback, stop=stop))
             if member.stopped_early_:
                 self.stopped_early_ = True

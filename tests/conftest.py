@@ -62,3 +62,16 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         train_model(name, dataset, params=params, out_dir=models_dir)
     print(f"\ntest zoo trained in {time.perf_counter() - started:.0f} s")
     return models_dir
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Browser tests may skip on a user's machine without chromium, but never in CI.
+
+    ``.ci/run`` sets ``FER_REQUIRE_BROWSER=1``; there a skipped end-to-end test counts as a failure.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("FER_REQUIRE_BROWSER") == "1" and report.skipped and item.get_closest_marker("e2e"):
+        report.outcome = "failed"
+        report.longrepr = f"browser test skipped in CI (FER_REQUIRE_BROWSER=1): {report.longrepr}"
