@@ -252,13 +252,20 @@ def train_model(
     started = time.perf_counter()
     model.fit(x_fit, y_fit, x_val, y_val, callback=callback, stop=stop)
     seconds = time.perf_counter() - started
+    val_accuracy = float((model.predict(x_val) == y_val).mean()) if len(y_val) else None
+    if model.params.get("refit_full_train") and len(y_val):
+        # Hyperparameters were chosen on the validation split; the final model sees all of train.
+        emit(callback, ProgressEvent("message", name, message=f"Refitting on all {len(y)} training images"))
+        refit_started = time.perf_counter()
+        model = create_model(name, **params).fit(x, y, callback=callback, stop=stop)
+        seconds += time.perf_counter() - refit_started
+        x_fit, y_fit = x, y
     test_metrics = test_tta = timings = None
     if evaluate_on_test:
         emit(callback, ProgressEvent("message", name, message="Evaluating on the test split"))
         test_metrics = evaluate(model, dataset.x_test, dataset.y_test)
         test_tta = evaluate(model, dataset.x_test, dataset.y_test, tta=True)
         timings = inference_timings(model, dataset.x_test[:256])
-    val_accuracy = float((model.predict(x_val) == y_val).mean()) if len(y_val) else None
     card = build_card(
         model,
         dataset=dataset,
