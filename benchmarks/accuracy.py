@@ -7,6 +7,11 @@ angry, disgust, fear, happy, sad, surprise, neutral and it takes 64x64 faces sca
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
 import importlib.util
 import os
 import time

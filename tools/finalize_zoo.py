@@ -13,6 +13,11 @@ Usage: python tools/finalize_zoo.py RUN_DIR [--data DIR]
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
 import argparse
 import itertools
 from pathlib import Path

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
 from fer_core.artifacts import list_cards
 
 SEED_NOTEBOOK = {"logreg": 0.328, "random_forest": 0.454, "mlp": 0.284, "lstm": 0.412, "cnn_basic": 0.549, "cnn": 0.617}
