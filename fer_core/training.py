@@ -257,7 +257,9 @@ def train_model(
         # Hyperparameters were chosen on the validation split; the final model sees all of train.
         emit(callback, ProgressEvent("message", name, message=f"Refitting on all {len(y)} training images"))
         refit_started = time.perf_counter()
+        selection_history = model.history_
         model = create_model(name, **params).fit(x, y, callback=callback, stop=stop)
+        model.history_ = selection_history  # validation curve of the selection fit
         seconds += time.perf_counter() - refit_started
         x_fit, y_fit = x, y
     test_metrics = test_tta = timings = None

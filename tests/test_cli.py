@@ -223,7 +223,8 @@ class TestEvaluateAndTrain:
         assert_user_error(result, "Unknown model 'vgg'")
 
     def test_train_writes_a_card(self, fixture_data: Path, tmp_path: Path) -> None:
-        # Exactly the smoke command: default parameters, 300 images (240 to fit, 60 to validate).
+        # Exactly the smoke command: default parameters, 300 images (240 to fit and 60 to validate while
+        # choosing; the final model is refit on all 300, as refit_full_train says).
         out = tmp_path / "runs"
         result = run_cli(
             "train", "logreg", "--data", str(fixture_data), "--limit", "300", "--out", str(out), cache_dir=tmp_path
@@ -232,7 +233,8 @@ class TestEvaluateAndTrain:
         assert "logreg: test accuracy" in result.stdout
         card = json.loads((out / "logreg" / "card.json").read_text())
         assert card["name"] == "logreg" and card["limit"] == 300
-        assert card["n_train"] == 240 and card["n_validation"] == 60
+        assert card["params"]["refit_full_train"] is True
+        assert card["n_train"] == 300 and card["n_validation"] == 60
         assert card["test_metrics"]["n"] == 28
         assert (out / "logreg" / "model.joblib").is_file()
 
@@ -245,7 +247,7 @@ class TestEvaluateAndTrain:
         assert result.returncode == 0, result.stderr
         card = json.loads((out / "logreg" / "card.json").read_text())
         assert card["params"]["pca_components"] == 20 and card["params"]["C"] == 0.5 and card["params"]["seed"] == 7
-        assert card["n_train"] + card["n_validation"] == 300
+        assert card["n_train"] == 300 and card["n_validation"] == 60
 
     def test_train_misspelt_param_is_an_error(self, fixture_data: Path, tmp_path: Path) -> None:
         # A typo must not be dropped silently: the run would train with the default instead.

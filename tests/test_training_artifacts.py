@@ -96,7 +96,8 @@ class TestCard:
         dataset = synthetic_dataset(140, 14)
         result = train_model("logreg", dataset, params={"pca_components": 5, "max_iter": 10}, evaluate_on_test=False)
         assert result.path is None and result.card["test_metrics"] is None
-        assert result.card["n_train"] == 112 and result.card["n_validation"] == 28
+        # Chosen on a 28-image validation split, then refit on all 140 (refit_full_train).
+        assert result.card["n_train"] == 140 and result.card["n_validation"] == 28
 
 
 # --------------------------------------------------------------------------------------------
