@@ -88,10 +88,8 @@ def main() -> None:
     print("| model | accuracy | accuracy (flip TTA) | macro-F1 (TTA) | eval seconds | note |")
     print("|---|---|---|---|---|---|")
     for name, acc, acc_tta, f1, seconds, note in rows:
-        cells = [
-            f"{v:.4f}" if isinstance(v, float) and v < 1.5 else ("-" if v is None else f"{v:.0f}")
-            for v in (acc, acc_tta, f1, seconds)
-        ]
+        cells = [f"{v:.4f}" if v is not None else "-" for v in (acc, acc_tta, f1)]
+        cells.append("-" if seconds is None else f"{seconds:.1f}")
         print(f"| {name} | {' | '.join(cells)} | {note} |")
 
 
