@@ -12,7 +12,7 @@ import streamlit as st
 
 import ui_common as ui
 from fer_core.constants import EMOTIONS
-from fer_core.dashboard import leaderboard, registry_names, trained_cards
+from fer_core.dashboard import headline_metrics, leaderboard, registry_names, trained_cards
 from fer_core.data import install_dataset_zip, resolve_data_dir
 from fer_core.errors import FerError
 
@@ -65,7 +65,7 @@ cards = ui.get_cards()
 board = leaderboard(cards)
 if len(board):
     best = board.iloc[0]
-    support = {e: m["support"] for e, m in trained_cards(cards)[best["name"]]["test_metrics"]["per_class"].items()}
+    support = {e: m["support"] for e, m in headline_metrics(trained_cards(cards)[best["name"]])["per_class"].items()}
     majority = max(support, key=support.get)
     st.markdown(
         f"Best so far: **{best['Model']}** with {best['Test accuracy']:.1%} accuracy on "

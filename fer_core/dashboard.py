@@ -18,6 +18,13 @@ from fer_core.models import REGISTRY
 LOWER_IS_BETTER: frozenset[str] = frozenset({"Training time (s)", "Parameters", "Size (MB)", "ms / image"})
 
 
+
+def headline_metrics(card: dict[str, Any]) -> dict[str, Any]:
+    """The test metrics behind a card's headline accuracy (with flip TTA where the card uses it)."""
+    if card.get("headline_tta") and card.get("test_metrics_tta"):
+        return card["test_metrics_tta"]
+    return card["test_metrics"]
+
 def train_command(name: str) -> str:
     """The shell command that trains a registered model into ``artifacts/models``."""
     return f"python -m fer_core train {name}"
@@ -170,7 +177,7 @@ def comparison_table(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """The model-comparison table: headline metrics, per-class recall and costs, one row per model."""
     rows = []
     for name, card in trained_cards(cards).items():
-        metrics = card["test_metrics"]
+        metrics = headline_metrics(card)
         row: dict[str, Any] = {
             "Model": card.get("display_name", name),
             "Accuracy": card.get("test_accuracy", metrics["accuracy"]),
@@ -204,7 +211,7 @@ def comparison_note(cards: dict[str, dict[str, Any]]) -> str:
         return "No model is trained yet, so there is nothing to compare."
     best = max(trained, key=lambda n: trained[n]["test_accuracy"])
     card = trained[best]
-    per_class = card["test_metrics"]["per_class"]
+    per_class = headline_metrics(card)["per_class"]
     hardest = min(per_class, key=lambda e: per_class[e]["recall"])
     easiest = max(per_class, key=lambda e: per_class[e]["recall"])
     gap = card["test_accuracy"] - card["test_macro_f1"]
@@ -222,7 +229,7 @@ def comparison_note(cards: dict[str, dict[str, Any]]) -> str:
 
 def confusion(card: dict[str, Any], *, normalised: bool) -> np.ndarray:
     """The test confusion matrix ``(7, 7)`` (rows = true class); row-normalised to recall if asked."""
-    matrix = np.asarray(card["test_metrics"]["confusion_matrix"], dtype=np.float64)
+    matrix = np.asarray(headline_metrics(card)["confusion_matrix"], dtype=np.float64)
     if normalised:
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1.0)
     return matrix
@@ -231,7 +238,7 @@ def confusion(card: dict[str, Any], *, normalised: bool) -> np.ndarray:
 def per_class_f1(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Long table: model, emotion, F1."""
     rows = [
-        {"model": card.get("display_name", name), "emotion": e, "F1": card["test_metrics"]["per_class"][e]["f1"]}
+        {"model": card.get("display_name", name), "emotion": e, "F1": headline_metrics(card)["per_class"][e]["f1"]}
         for name, card in trained_cards(cards).items()
         for e in EMOTIONS
     ]

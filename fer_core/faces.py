@@ -272,11 +272,13 @@ def detect_faces(
     return boxes, crops
 
 
-def predict_faces(crops: np.ndarray, boxes: list[tuple[int, int, int, int]], model: FerModel) -> list[FacePrediction]:
-    """Classify 48x48 crops in one batch."""
+def predict_faces(
+    crops: np.ndarray, boxes: list[tuple[int, int, int, int]], model: FerModel, tta: bool | None = None
+) -> list[FacePrediction]:
+    """Classify 48x48 crops in one batch (with flip TTA where the model's headline accuracy uses it)."""
     if not boxes:
         return []
-    proba = model.predict_proba(crops)
+    proba = model.predict_proba(crops, tta=model.spec.tta if tta is None else tta)
     results = []
     for box, p in zip(boxes, proba):
         best = int(np.argmax(p))

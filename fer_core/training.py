@@ -253,7 +253,7 @@ def train_model(
     model.fit(x_fit, y_fit, x_val, y_val, callback=callback, stop=stop)
     seconds = time.perf_counter() - started
     val_accuracy = float((model.predict(x_val) == y_val).mean()) if len(y_val) else None
-    if model.params.get("refit_full_train") and len(y_val):
+    if model.params.get("refit_full_train") and len(y_val) and not model.stopped_early_:
         # Hyperparameters were chosen on the validation split; the final model sees all of train.
         emit(callback, ProgressEvent("message", name, message=f"Refitting on all {len(y)} training images"))
         refit_started = time.perf_counter()

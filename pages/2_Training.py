@@ -160,11 +160,11 @@ def render_result(state: JobState) -> None:
                 "": label,
                 "Accuracy": c["test_accuracy"],
                 "Macro-F1": c["test_macro_f1"],
-                "Weighted-F1": c["test_metrics"]["weighted_f1"],
+                "Weighted-F1": dash.headline_metrics(c)["weighted_f1"],
                 "Trained on": c.get("n_train"),
                 "Epochs": c.get("epochs_run"),
                 "Training time": ui.format_seconds(c.get("training_seconds")),
-                **{f"Recall {e}": c["test_metrics"]["per_class"][e]["recall"] for e in EMOTIONS},
+                **{f"Recall {e}": dash.headline_metrics(c)["per_class"][e]["recall"] for e in EMOTIONS},
             }
             for label, c in rows.items()
         ]

@@ -37,7 +37,7 @@ from fer_core.photo import (
     results_json,
 )
 
-PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 SENSITIVITY = {"low": 8, "medium": 5, "high": 3, "very high": 2}  # Haar min_neighbors
 SMOOTHING_CHOICES = [1, 3, 5, 10, 20, 30]
 NO_FACE_TIPS = (
@@ -404,7 +404,10 @@ options = (detector_settings, whole)
 upload_tab, snapshot_tab, live_tab = st.tabs(["Upload photos", "Camera snapshot", "Live webcam"])
 with upload_tab:
     uploads = st.file_uploader(
-        "Photos (JPEG, PNG, WebP, BMP or GIF)", type=PHOTO_TYPES, accept_multiple_files=True, key="detector_upload"
+        "Photos (JPEG, PNG, WebP, BMP, GIF or TIFF)",
+        type=PHOTO_TYPES,
+        accept_multiple_files=True,
+        key="detector_upload",
     )
     if uploads:
         photos_section([(f.name, f.getvalue()) for f in uploads], model, card, options, show_explanations, "upload")

@@ -262,3 +262,10 @@ class TestEvaluateAndTrain:
     def test_train_bad_param(self, fixture_data: Path, tmp_path: Path) -> None:
         result = run_cli("train", "logreg", "--data", str(fixture_data), "--param", "oops", cache_dir=tmp_path)
         assert_user_error(result, "KEY=VALUE")
+
+
+class TestFileSystemErrors:
+    def test_unwritable_output_is_one_line(self, fixture_data: Path, tmp_path: Path) -> None:
+        target = tmp_path / "no" / "such" / "folder" / "summary.json"
+        result = run_cli("data-summary", "--data", str(fixture_data), "--out", str(target), cache_dir=tmp_path)
+        assert_user_error(result, "No such file or directory")

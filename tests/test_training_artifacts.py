@@ -244,3 +244,24 @@ class TestMetricsFromPredictions:
     def test_mismatched_lengths(self) -> None:
         with pytest.raises(ValueError, match="same length"):
             metrics_from_predictions(np.array([0, 1]), np.array([0]))
+
+
+class TestStopAndRefit:
+    def test_stop_skips_the_refit_and_keeps_the_partial_forest(self) -> None:
+        from fer_core.progress import StopFlag
+
+        dataset = synthetic_dataset(140, 14)
+        stop = StopFlag()
+        built: list[int] = []
+
+        def on_event(event) -> None:  # noqa: ANN001 - a ProgressEvent
+            if event.kind == "step":
+                built.append(event.step)
+                if event.step >= 10:
+                    stop.set()  # the Stop button, pressed after 10 trees
+
+        params = {"n_estimators": 40}
+        result = train_model("random_forest", dataset, params=params, callback=on_event, stop=stop, evaluate_on_test=False)
+        assert result.card["stopped_early"] is True
+        assert len(result.model.estimator_.estimators_) == max(built) >= 10  # not refit down to a few trees
+        assert result.card["n_train"] == 112  # the refit on all 140 was skipped

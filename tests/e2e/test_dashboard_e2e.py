@@ -8,36 +8,29 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON, REPO
+from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON
+from e2e_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NO_CHROMIUM_REASON,
+    SCREENSHOTS,
+    assert_no_exception,
+    streamlit_server,
+    wait_idle,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO / "screenshots"
 PAGES = {"home": "", "eda": "EDA", "training": "Training", "comparison": "Model_comparison"}
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian's chromium is not installed at /usr/bin/chromium "
-        "(apt-get install chromium; .ci/run installs it).",
-    ),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM_REASON),
     pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +39,6 @@ def server(zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     tmp = tmp_path_factory.mktemp("e2e")
     models_dir = tmp / "models"
     shutil.copytree(zoo, models_dir)
-    port = free_port()
     env = {
         **os.environ,
         "FER_DATA_DIR": str(DATA_DIR),
@@ -54,44 +46,8 @@ def server(zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         "FER_RUNS_DIR": str(tmp / "runs"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "streamlit_app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    log = open(tmp / "streamlit.log", "w")  # noqa: SIM115 - closed after the server stops
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline or process.poll() is not None:
-                pytest.fail(f"streamlit did not start; see {tmp / 'streamlit.log'}")
-            time.sleep(0.5)
+    with streamlit_server(env, tmp / "streamlit.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -100,27 +56,13 @@ def page(server: str) -> Iterator:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         tab = context.new_page()
         tab.set_default_timeout(120_000)
         yield tab
         browser.close()
-
-
-def wait_idle(tab, settle: float = 1.5) -> None:
-    """Wait until the script has finished running and the charts have had time to draw."""
-    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=180_000)
-    tab.wait_for_load_state("networkidle")
-    time.sleep(settle)
-    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=180_000)
 
 
 def full_screenshot(tab, name: str) -> None:
@@ -137,15 +79,10 @@ def full_screenshot(tab, name: str) -> None:
     tab.set_viewport_size({"width": 1400, "height": 900})
 
 
-def assert_no_exception(tab) -> None:
-    boxes = tab.locator('[data-testid="stException"]')
-    assert boxes.count() == 0, boxes.first.inner_text()
-
-
 @pytest.mark.parametrize("name", list(PAGES))
 def test_page_renders(page, server: str, name: str) -> None:
     page.goto(f"{server}/{PAGES[name]}")
-    wait_idle(page)
+    wait_idle(page, settle=1.5, network_idle=True)
     assert_no_exception(page)
     assert page.locator('[data-testid="stSidebarNav"]').count() == 1
     if name != "training":
@@ -162,7 +99,7 @@ def set_number(tab, label: str, value: int) -> None:
 
 def test_train_cnn_basic(page, server: str) -> None:
     page.goto(f"{server}/Training")
-    wait_idle(page)
+    wait_idle(page, settle=1.5, network_idle=True)
     set_number(page, "Training-subset size (images)", 500)
     set_number(page, "Epochs", 1)
     page.get_by_role("button", name="Start training").click()
@@ -170,7 +107,7 @@ def test_train_cnn_basic(page, server: str) -> None:
     assert_no_exception(page)
     full_screenshot(page, "5_training_running.png")
     page.get_by_text("Finished training Basic CNN").first.wait_for(timeout=300_000)
-    wait_idle(page)
+    wait_idle(page, settle=1.5, network_idle=True)
     assert_no_exception(page)
     curves = page.locator(".js-plotly-plot", has_text="Loss and accuracy per epoch")
     assert curves.count() == 1

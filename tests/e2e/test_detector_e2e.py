@@ -10,41 +10,34 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO
 from detector_helpers import astronaut, encode, face_frame
+from e2e_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NO_CHROMIUM_REASON,
+    SCREENSHOTS,
+    assert_no_exception,
+    streamlit_server,
+    wait_idle,
+)
 
 from fer_core.constants import EMOTIONS
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO / "screenshots"
 #: The page's URL path: streamlit names it after pages/4_Emotion_detector.py.
 PAGE_PATH = "Emotion_detector"
 EMOTION_PATTERN = re.compile(rf"({'|'.join(EMOTIONS)}) \(\d+%\)")
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium).",
-    ),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM_REASON),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_y4m(path: Path, frame: np.ndarray, n_frames: int = 30, fps: int = 15) -> Path:
@@ -65,38 +58,9 @@ def server(zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     tmp = tmp_path_factory.mktemp("detector-e2e")
     models_dir = tmp / "models"
     shutil.copytree(zoo, models_dir)
-    port = free_port()
     env = {**os.environ, "FER_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    main = "streamlit_app.py" if (REPO / "streamlit_app.py").exists() else "pages/4_Emotion_detector.py"
-    command = [
-        sys.executable, "-m", "streamlit", "run", main, "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-    ]
-    log_path = tmp / "streamlit.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed after the server stops
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline or process.poll() is not None:
-                pytest.fail(f"streamlit did not start; see {log_path}")
-            time.sleep(0.5)
+    with streamlit_server(env, tmp / "streamlit.log") as url:
         yield url
-        assert process.poll() is None, f"the streamlit server died; see {log_path}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +72,9 @@ def page(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                *CHROMIUM_ARGS,
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
                 f"--use-file-for-fake-video-capture={video}",
             ],
         )
@@ -119,18 +84,6 @@ def page(server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         tab.set_default_timeout(120_000)
         yield tab
         browser.close()
-
-
-def wait_idle(tab, settle: float = 1.0) -> None:
-    """Wait until the script has finished running."""
-    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=180_000)
-    time.sleep(settle)
-    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=180_000)
-
-
-def assert_no_exception(tab) -> None:
-    boxes = tab.locator('[data-testid="stException"]')
-    assert boxes.count() == 0, boxes.first.inner_text()
 
 
 def screenshot(tab, name: str) -> None:
