@@ -261,7 +261,9 @@ class TestStopAndRefit:
                     stop.set()  # the Stop button, pressed after 10 trees
 
         params = {"n_estimators": 40}
-        result = train_model("random_forest", dataset, params=params, callback=on_event, stop=stop, evaluate_on_test=False)
+        result = train_model(
+            "random_forest", dataset, params=params, callback=on_event, stop=stop, evaluate_on_test=False
+        )
         assert result.card["stopped_early"] is True
         assert len(result.model.estimator_.estimators_) == max(built) >= 10  # not refit down to a few trees
         assert result.card["n_train"] == 112  # the refit on all 140 was skipped
