@@ -1,97 +1,17 @@
-"""FER Studio — Home: what the app is, whether the dataset is here, and the trained-model leaderboard.
+"""FER Studio: ``streamlit run streamlit_app.py``.
 
-Run with ``streamlit run streamlit_app.py``.
+The entry point only routes between the pages in ``pages/`` (so the sidebar reads Home, EDA,
+Training, Model comparison, Emotion detector); each page draws itself.
 """
-
-from __future__ import annotations
-
-import tempfile
-from pathlib import Path
 
 import streamlit as st
 
-import ui_common as ui
-from fer_core.constants import EMOTIONS
-from fer_core.dashboard import headline_metrics, leaderboard, registry_names, trained_cards
-from fer_core.data import install_dataset_zip, resolve_data_dir
-from fer_core.errors import FerError
+PAGES = [
+    st.Page("pages/0_Home.py", title="Home", url_path="Home", default=True),
+    st.Page("pages/1_EDA.py", title="EDA", url_path="EDA"),
+    st.Page("pages/2_Training.py", title="Training", url_path="Training"),
+    st.Page("pages/3_Model_comparison.py", title="Model comparison", url_path="Model_comparison"),
+    st.Page("pages/4_Emotion_detector.py", title="Emotion detector", url_path="Emotion_detector"),
+]
 
-ui.setup_page("Home", "🙂")
-st.title("FER Studio")
-st.markdown(
-    "Facial emotion recognition on **FER2013**: 35,887 grey faces of 48×48 pixels, each labelled with one of "
-    f"seven emotions ({', '.join(EMOTIONS)}). Explore the data, train six kinds of model — from logistic "
-    "regression to a convolutional network — watch them learn, and compare what they get right and wrong."
-)
-
-# ---- dataset status ------------------------------------------------------------------------
-st.header("Dataset")
-dataset, problem = ui.get_dataset()
-if dataset is not None:
-    counts = dataset.counts()
-    st.success(f"FER2013 found at `{dataset.source}`.")
-    cols = st.columns(3)
-    cols[0].metric("Training images", f"{len(dataset.y_train):,}")
-    cols[1].metric("Test images", f"{len(dataset.y_test):,}")
-    cols[2].metric("Unreadable files skipped", f"{dataset.report.n_skipped:,}")
-    st.caption(
-        "Per emotion (train / test): "
-        + " · ".join(f"{e} {counts['train'][e]:,} / {counts['test'][e]:,}" for e in EMOTIONS)
-    )
-else:
-    st.warning(
-        f"{problem} The EDA and model pages still work from the statistics and models shipped in "
-        "`artifacts/`; sample images, training and the mistakes gallery need the dataset."
-    )
-    ui.dataset_help()
-    upload = st.file_uploader("Upload the Kaggle FER2013 zip", type=["zip"], key="dataset_zip")
-    if upload is not None and st.button("Check and install this zip", type="primary"):
-        dest = resolve_data_dir()
-        with tempfile.TemporaryDirectory() as tmp, st.spinner("Checking every image in the zip…"):
-            path = Path(tmp) / "upload.zip"
-            path.write_bytes(upload.getbuffer())
-            try:
-                install_dataset_zip(path, dest)
-            except (FerError, OSError) as exc:
-                st.error(f"The zip was not installed, and nothing was written: {exc}")
-            else:
-                ui.clear_dataset_cache()
-                st.success(f"FER2013 installed into `{dest}`.")
-                st.rerun()
-
-# ---- leaderboard ---------------------------------------------------------------------------
-st.header("Leaderboard")
-cards = ui.get_cards()
-board = leaderboard(cards)
-if len(board):
-    best = board.iloc[0]
-    support = {e: m["support"] for e, m in headline_metrics(trained_cards(cards)[best["name"]])["per_class"].items()}
-    majority = max(support, key=support.get)
-    st.markdown(
-        f"Best so far: **{best['Model']}** with {best['Test accuracy']:.1%} accuracy on "
-        f"{sum(support.values()):,} test images. For scale: always answering *{majority}* would score "
-        f"{support[majority] / sum(support.values()):.1%}, and humans agree with the FER2013 labels only about 65% "
-        "of the time."
-    )
-    st.dataframe(
-        board,
-        hide_index=True,
-        column_order=[c for c in board.columns if c != "name"],
-        column_config={
-            "Test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-            "Macro-F1": st.column_config.NumberColumn(format="%.3f"),
-            "Trained on": st.column_config.NumberColumn(format="%d images"),
-            "Training time (s)": st.column_config.NumberColumn(format="%.0f"),
-        },
-    )
-else:
-    st.info("No model is trained yet.")
-missing = {n: d for n, d in registry_names().items() if n not in trained_cards(cards)}
-if missing:
-    st.subheader("Not trained yet")
-    columns = st.columns(min(3, len(missing)))
-    for i, (name, display) in enumerate(missing.items()):
-        with columns[i % len(columns)]:
-            ui.not_trained_card(name, display, cards[name].get("error"))
-
-st.caption(f"Data folder: {ui.data_dir_note()}. Use the sidebar to open EDA, Training and Model comparison.")
+st.navigation(PAGES).run()

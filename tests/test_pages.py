@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from fer_core.jobs import get_manager
 
 PAGES = {
-    "home": REPO / "streamlit_app.py",
+    "home": REPO / "pages" / "0_Home.py",
     "eda": REPO / "pages" / "1_EDA.py",
     "training": REPO / "pages" / "2_Training.py",
     "comparison": REPO / "pages" / "3_Model_comparison.py",
@@ -168,3 +168,11 @@ class TestComparison:
             app.selectbox(key="mis_true").set_value("fear")
             app.selectbox(key="mis_pred").set_value("sad").run()
             assert_clean(app)
+
+
+def test_entry_point_routes_to_home(monkeypatch: pytest.MonkeyPatch, zoo: Path) -> None:
+    """``streamlit run streamlit_app.py`` opens on Home, with every page in the sidebar under its name."""
+    monkeypatch.setenv("FER_MODELS_DIR", str(zoo))
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception
+    assert any("FER Studio" in title.value for title in app.title)
