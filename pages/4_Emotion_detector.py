@@ -375,7 +375,7 @@ def live_section(model: FerModel, settings: DetectorSettings, whole_image: bool)
 # --------------------------------------------------------------------------------------------
 
 ui.setup_page("Emotion detector", "📷")
-st.title("📷 Emotion detector")
+st.title("Emotion detector")
 st.markdown(
     "Upload photos, take a snapshot or turn on your webcam. Every face found is boxed and labelled with its "
     "emotion, numbered left to right; below each photo you see every face as the model sees it, what drove "
