@@ -1,0 +1,9 @@
+"""FER Studio's engine: FER2013 data, six models behind one registry, training, evaluation, prediction.
+
+Importable without Streamlit. Start with :func:`fer_core.data.load_dataset`,
+:data:`fer_core.models.REGISTRY`, :func:`fer_core.training.train_model`,
+:func:`fer_core.artifacts.load_model` and :func:`fer_core.faces.predict_image`, or run
+``python -m fer_core --help``.
+"""
+
+__version__ = "0.1.0"
