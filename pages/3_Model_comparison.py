@@ -29,9 +29,12 @@ st.markdown(dash.comparison_note(cards))
 
 @st.cache_data(show_spinner="Predicting the test split…")
 def test_probabilities(name: str, created: str, fingerprint: str) -> np.ndarray:
-    """Class probabilities ``(n_test, 7)`` of one model on the test split (cached per model and data)."""
+    """Class probabilities ``(n_test, 7)`` on the test split, with flip TTA where the card's numbers use it.
+
+    The mistakes gallery then agrees with the confusion matrix it is picked from.
+    """
     dataset, _ = ui.get_dataset()
-    return ui.get_model(name, trained[name]).predict_proba(dataset.x_test)
+    return ui.get_model(name, trained[name]).predict_proba(dataset.x_test, tta=trained[name].get("headline_tta", False))
 
 
 @st.cache_data(show_spinner=False)
