@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fer_core.constants import EMOTIONS, IMAGE_SIZE
+from fer_core.constants import EMOTIONS, IMAGE_SIZE, N_PIXELS
 from fer_core.models import REGISTRY
 
 #: Columns of the comparison table where a lower value is better.
@@ -282,17 +282,16 @@ def feature_importance(card: dict[str, Any]) -> np.ndarray | None:
 
 
 def logreg_pixel_weights(estimator: Any) -> np.ndarray:
-    """Per-class weights on raw pixels ``(7, 48, 48)`` of a scale -> PCA -> logistic-regression pipeline.
+    """Per-class weights on raw pixels ``(7, 48, 48)`` of a scale -> [PCA] -> logistic-regression pipeline.
 
-    The logit of class k is ``coef_k · z`` with ``z`` the whitened PCA projection of standardised
-    pixels, which is linear in the pixels, so the weights map straight back to a 48x48 image.
+    The logit of class k is linear in the standardised features, so the pixel features' weights map
+    straight back to a 48x48 template (HOG features, where the model also uses them, are left out).
     """
-    scale, pca, classifier = estimator[0], estimator[1], estimator[-1]
-    components = pca.components_  # (k, 2304)
-    if getattr(pca, "whiten", False):
-        components = components / np.sqrt(pca.explained_variance_)[:, None]
-    weights = classifier.coef_ @ components  # (7, 2304), on standardised pixels
-    weights = weights / np.where(scale.scale_ > 0, scale.scale_, 1.0)  # (7, 2304), on raw pixels
+    from fer_core.explain import linear_feature_weights
+
+    weights = linear_feature_weights(estimator)[:, -N_PIXELS:]  # on standardised pixels
+    scale = estimator.named_steps["scale"].scale_[-N_PIXELS:]
+    weights = weights / np.where(scale > 0, scale, 1.0)  # (7, 2304), on raw pixels
     return weights.reshape(len(weights), IMAGE_SIZE, IMAGE_SIZE)
 
 

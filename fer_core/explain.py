@@ -23,7 +23,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from fer_core.constants import IMAGE_SIZE
+from fer_core.constants import IMAGE_SIZE, N_PIXELS
 from fer_core.models import FerModel
 from fer_core.preprocessing import check_faces, prepare
 
@@ -229,17 +229,32 @@ def importance_map(card: dict[str, Any]) -> np.ndarray | None:
     return normalise_map(array)
 
 
+def linear_feature_weights(pipeline: Any) -> np.ndarray:
+    """Per-class weights ``(7, n_features)`` on the standardised features of a scale -> [PCA] -> LR pipeline.
+
+    Every step is linear, so the PCA (whitened or not) folds into the classifier's weights. The last
+    2,304 features are always the pixels (HOG features, where used, come first).
+    """
+    steps = pipeline.named_steps
+    weights = steps["clf"].coef_  # (7, k)
+    if "pca" in steps:
+        pca = steps["pca"]
+        components = pca.components_  # (k, n_features)
+        if getattr(pca, "whiten", False):
+            components = components / np.sqrt(pca.explained_variance_)[:, None]
+        weights = weights @ components
+    return weights
+
+
 def linear_contribution(model: FerModel, face: np.ndarray, class_index: int) -> np.ndarray | None:
     """For logistic regression: |pixel weight x standardised pixel| for one class, ``(48, 48)`` in ``[0, 1]``."""
     pipeline = getattr(model, "estimator_", None)
     if pipeline is None or not hasattr(pipeline, "named_steps"):
         return None
-    scaler, pca, classifier = pipeline.named_steps["scale"], pipeline.named_steps["pca"], pipeline.named_steps["clf"]
-    # Whitened PCA divides each component by sqrt(explained variance); fold that into the weights.
-    component_weights = classifier.coef_[class_index] / np.sqrt(pca.explained_variance_)  # (k,)
-    pixel_weights = component_weights @ pca.components_  # (2304,) acting on standardised pixels
-    standardised = scaler.transform(prepare(_single_face(face), "flat"))[0]  # (2304,)
-    return normalise_map(np.abs(pixel_weights * standardised).reshape(IMAGE_SIZE, IMAGE_SIZE))
+    weights = linear_feature_weights(pipeline)[class_index, -N_PIXELS:]
+    features = model._features(_single_face(face))  # (1, n_features), the model's own preprocessing
+    standardised = pipeline.named_steps["scale"].transform(features)[0, -N_PIXELS:]
+    return normalise_map(np.abs(weights * standardised).reshape(IMAGE_SIZE, IMAGE_SIZE))
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from fer_core.constants import EMOTIONS, NUM_CLASSES, SEED
 from fer_core.errors import ModelNotFoundError
-from fer_core.preprocessing import INPUT_SHAPES, InputKind, check_faces, flip_faces, prepare
+from fer_core.preprocessing import INPUT_SHAPES, InputKind, check_faces, flip_faces, hog_features, prepare
 from fer_core.progress import ProgressCallback, ProgressEvent, StopFlag, emit
 
 Family = Literal["sklearn", "keras"]
@@ -166,11 +166,12 @@ class SklearnModel(FerModel):
 
         pipeline = self.estimator_
         components = min(int(self.params["pca_components"]), features.shape[0], features.shape[1])
-        if components != int(self.params["pca_components"]):
+        if "pca" in pipeline.named_steps and components != int(self.params["pca_components"]):
             # A small training subset cannot support more components than it has images.
             self.params["pca_components"] = components
             pipeline.set_params(pca__n_components=components)
-        emit(callback, ProgressEvent("message", self.name, message="Standardising and fitting PCA"))
+        step = "Standardising and fitting PCA" if "pca" in pipeline.named_steps else "Standardising the features"
+        emit(callback, ProgressEvent("message", self.name, message=step))
         reduced = pipeline[:-1].fit_transform(features)
         classifier = pipeline[-1]
         total = int(self.params["max_iter"])
@@ -200,6 +201,11 @@ class SklearnModel(FerModel):
             mean = features.mean(axis=1, keepdims=True)
             std = features.std(axis=1, keepdims=True)
             features = (features - mean) / np.maximum(std, 1e-3)
+        kind = self.params.get("features", "pixels")
+        if kind == "hog+pixels":
+            features = np.hstack([hog_features(x), features])  # (n, 900 + 2304); pixels stay last
+        elif kind != "pixels":
+            raise ValueError(f"Unknown features {kind!r}: use 'pixels' or 'hog+pixels'.")
         return features
 
     def _predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -208,8 +214,9 @@ class SklearnModel(FerModel):
     def n_parameters(self) -> int:
         if self.spec.name == "random_forest":
             return int(sum(tree.tree_.node_count for tree in self.estimator_.estimators_))
-        pca, classifier = self.estimator_[1], self.estimator_[-1]
-        return int(pca.components_.size + classifier.coef_.size + classifier.intercept_.size)
+        steps = self.estimator_.named_steps
+        pca_size = steps["pca"].components_.size if "pca" in steps else 0
+        return int(pca_size + steps["clf"].coef_.size + steps["clf"].intercept_.size)
 
     def save(self, directory: Path) -> Path:
         import joblib
@@ -235,20 +242,12 @@ def _build_logreg(params: dict[str, Any]) -> Any:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return Pipeline(
-        [
-            ("scale", StandardScaler()),
-            (
-                "pca",
-                PCA(
-                    n_components=int(params["pca_components"]),
-                    whiten=bool(params["whiten"]),
-                    random_state=params["seed"],
-                ),
-            ),
-            ("clf", LogisticRegression(C=float(params["C"]), warm_start=True, max_iter=25)),
-        ]
-    )
+    steps: list[tuple[str, Any]] = [("scale", StandardScaler())]
+    if int(params["pca_components"]) > 0:
+        components, whiten = int(params["pca_components"]), bool(params["whiten"])
+        steps.append(("pca", PCA(n_components=components, whiten=whiten, random_state=params["seed"])))
+    steps.append(("clf", LogisticRegression(C=float(params["C"]), warm_start=True, max_iter=25)))
+    return Pipeline(steps)
 
 
 def _build_forest(params: dict[str, Any]) -> Any:
@@ -597,16 +596,18 @@ REGISTRY: dict[str, ModelSpec] = {
         builder=_build_logreg,
         default_params={
             "seed": SEED,
-            "pca_components": 300,
+            "features": "hog+pixels",
+            "pca_components": 0,
             "whiten": True,
-            "C": 1.0,
-            "max_iter": 300,
+            "C": 0.01,
+            "max_iter": 500,
             "per_image_norm": False,
             "flip_augment": False,
             "validation_fraction": 0.2,
             "refit_full_train": True,
         },
-        description="Standardised pixels -> whitened PCA -> multinomial logistic regression (lbfgs).",
+        description="HOG edge features + pixels, standardised -> multinomial logistic regression (lbfgs); "
+        "features='pixels' with pca_components=300 gives the pixels-only model.",
     ),
     "random_forest": ModelSpec(
         name="random_forest",

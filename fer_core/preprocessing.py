@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from fer_core.constants import IMAGE_SIZE, N_PIXELS
@@ -52,3 +53,21 @@ def prepare(x: np.ndarray, kind: InputKind) -> np.ndarray:
 def flip_faces(x: np.ndarray) -> np.ndarray:
     """Mirror uint8 faces ``(n, 48, 48)`` left to right (for augmentation and flip TTA)."""
     return np.ascontiguousarray(check_faces(x)[:, :, ::-1])
+
+
+#: HOG on a 48x48 face: 16x16 blocks of four 8x8 cells, stride 8, 9 orientations -> 25 x 36 values.
+HOG_FEATURES = 900
+
+
+def hog_features(x: np.ndarray) -> np.ndarray:
+    """Histograms of oriented gradients ``(n, 900)`` for uint8 faces: edge directions per 8x8 cell.
+
+    The classic hand-made feature for linear models: it describes the shape of brows, eyes and mouth
+    and ignores overall brightness, which raw pixels cannot do for a linear classifier.
+    """
+    faces = check_faces(x)
+    hog = cv2.HOGDescriptor((IMAGE_SIZE, IMAGE_SIZE), (16, 16), (8, 8), (8, 8), 9)
+    out = np.empty((len(faces), HOG_FEATURES), dtype=np.float32)
+    for i, face in enumerate(faces):
+        out[i] = hog.compute(np.ascontiguousarray(face, dtype=np.uint8)).ravel()
+    return out

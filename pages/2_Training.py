@@ -73,7 +73,7 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
         )
     else:
         params["pca_components"] = cols[1].number_input(
-            "PCA components", 5, 1000, int(defaults["pca_components"]), key="lr_pca"
+            "PCA components (0 = none)", 0, 1000, int(defaults["pca_components"]), key="lr_pca"
         )
         params["C"] = cols[2].number_input(
             "C (inverse regularisation)", 0.001, 100.0, float(defaults["C"]), format="%.3f", key="lr_c"
@@ -81,6 +81,14 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
         params["flip_augment"] = cols[3].toggle(
             "Augmentation (mirrored faces)", bool(defaults["flip_augment"]), key="lr_flip"
         )
+        hog = st.toggle(
+            "HOG edge features as well as pixels",
+            defaults["features"] == "hog+pixels",
+            key="lr_hog",
+            help="Histograms of edge directions per 8x8 cell: the classic hand-made feature. Without them a "
+            "linear model on raw pixels tops out near 37% accuracy.",
+        )
+        params["features"] = "hog+pixels" if hog else "pixels"
     return params, None if limit >= n_train else int(limit)
 
 

@@ -94,6 +94,24 @@ class TestImageFolder:
         assert sorted(Path(name).name for name in dataset.report.skipped) == ["broken.jpg", "empty.png", "notes.txt"]
         assert len(dataset.y_train) == 21 and len(dataset.y_test) == 14  # the good images are all there
 
+    def test_an_unreadable_file_is_skipped_and_counted(self, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        locked = folder / "train" / "happy" / "happy_1.jpg"
+        locked.chmod(0)  # enough for an ordinary user; root reads anyway, so the read is also refused below
+        real_read = Path.read_bytes
+
+        def read_bytes(path: Path) -> bytes:
+            if path == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_read(path)
+
+        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        try:
+            dataset = load_dataset(folder, use_cache=False)
+        finally:
+            locked.chmod(0o644)
+        assert [Path(name).name for name in dataset.report.skipped] == ["happy_1.jpg"]
+        assert len(dataset.y_train) == 20 and len(dataset.y_test) == 14  # every other image still loads
+
     def test_skipped_files_are_logged_with_examples(self, folder: Path, caplog: pytest.LogCaptureFixture) -> None:
         (folder / "train" / "happy" / "broken.jpg").write_bytes(b"garbage")
         with caplog.at_level("WARNING", logger="fer_core.data"):

@@ -9,7 +9,8 @@ import pytest
 from detector_helpers import fer_face
 
 from fer_core.artifacts import load_model
-from fer_core.constants import IMAGE_SIZE
+from fer_core.constants import IMAGE_SIZE, N_PIXELS
+from fer_core.dashboard import logreg_pixel_weights
 from fer_core.explain import (
     DISPLAY_SIZE,
     enlarge_face,
@@ -17,10 +18,12 @@ from fer_core.explain import (
     grad_cam,
     gradient_saliency,
     importance_map,
+    linear_contribution,
     normalise_map,
     overlay,
 )
 from fer_core.models import MODEL_NAMES, create_model
+from fer_core.preprocessing import HOG_FEATURES, hog_features
 
 # ``zoo`` comes from tests/conftest.py: every registry model trained small, once per session.
 
@@ -147,3 +150,44 @@ def test_grad_cam_of_an_ensemble_averages_its_members() -> None:
     explanation = explain_face(model, face)
     assert explanation is not None
     check_map(explanation.heatmap)
+
+
+class TestLinearWeights:
+    """The logistic regression's pixel templates really are the pixels' share of its logits."""
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"features": "pixels", "pca_components": 12, "whiten": True},
+            {"features": "pixels", "pca_components": 12, "whiten": False},
+            {"features": "hog+pixels", "pca_components": 0},
+            {"features": "hog+pixels", "pca_components": 12},
+        ],
+    )
+    def test_pixel_weights_give_the_logit_differences(self, params: dict) -> None:
+        rng = np.random.default_rng(1)
+        x = rng.integers(0, 256, (140, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+        model = create_model("logreg", max_iter=25, **params).fit(x, np.arange(140) % 7)
+        pipeline = model.estimator_
+        features = model._features(x[:2])  # (2, n): HOG first where used, pixels last
+        swapped = features.copy()
+        swapped[1, :-N_PIXELS] = features[0, :-N_PIXELS]  # same HOG part, different pixels
+        logits = pipeline.decision_function(swapped)
+        weights = logreg_pixel_weights(pipeline).reshape(7, N_PIXELS)
+        expected = weights @ (swapped[0, -N_PIXELS:] - swapped[1, -N_PIXELS:])
+        np.testing.assert_allclose(logits[0] - logits[1], expected, rtol=1e-4, atol=1e-4)
+        heat = linear_contribution(model, x[0], 3)
+        check_map(heat)
+
+    def test_unknown_features_are_refused(self) -> None:
+        model = create_model("logreg", features="sift")
+        with pytest.raises(ValueError, match="Unknown features 'sift'"):
+            model.fit(np.zeros((14, IMAGE_SIZE, IMAGE_SIZE), np.uint8), np.arange(14) % 7)
+
+    def test_hog_features_see_edges_not_brightness(self) -> None:
+        face = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        face[:, 24:] = 120  # one vertical edge
+        brighter = (face.astype(int) + 60).clip(0, 255).astype(np.uint8)
+        a, b = hog_features(np.stack([face, brighter]))
+        assert a.shape == (HOG_FEATURES,) and a.any()
+        np.testing.assert_allclose(a, b, atol=1e-5)  # a uniform brightness change leaves HOG alone

@@ -10,6 +10,7 @@ from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON, REPO
 from streamlit.testing.v1 import AppTest
 
 from fer_core.jobs import get_manager
+from fer_core.models import REGISTRY
 
 PAGES = {
     "home": REPO / "pages" / "0_Home.py",
@@ -110,7 +111,8 @@ class TestTraining:
         assert_clean(app)
         assert app.number_input(key="rf_trees").value == 100
         app.selectbox(key="model").set_value("logreg").run()
-        assert app.number_input(key="lr_pca").value == 300
+        assert app.number_input(key="lr_pca").value == REGISTRY["logreg"].default_params["pca_components"]
+        assert app.toggle(key="lr_hog").value is True  # HOG features by default
 
     def test_train_stop_busy_and_install(self, data_mode: str, zoo: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,282 @@
+"""Load test: many people using one FER Studio server at once (run by ``make load``).
+
+Phase 1 (through the real server, 60 s): ``streamlit run`` on 127.0.0.1; 10 browser tabs (Debian's
+chromium, Playwright) each upload a fresh photo to the emotion detector, wait for the result, remove
+it and upload the next; 2 more tabs keep reloading the model comparison page. Reports requests
+served, errors (must be 0), median / p95 latency and the server's memory at start and end.
+
+Phase 2 (the detector pipeline, 500 predictions): 10 threads share one cached model and face
+detector, as the server's sessions do, and run 500 photo analyses; the process's memory is sampled
+every 50, to show it levels off instead of growing with the number of predictions.
+
+Requests only go to 127.0.0.1; both phases are bounded in count and time and stop by themselves.
+Writes ``benchmarks/load_results.json``. Exit status 1 if there was any error or unbounded growth.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from benchmarks.serving import CHROMIUM, CHROMIUM_ARGS, IDLE_SELECTOR, rss_mb, streamlit_server
+
+RESULTS = Path(__file__).with_name("load_results.json")
+#: Memory may grow by this much between prediction 100 and 500 (allocator noise, caches filling).
+GROWTH_LIMIT_MB = 100.0
+REQUEST_TIMEOUT_MS = 90_000
+
+
+@dataclass
+class Tally:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"detector": [], "comparison": []})
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self, kind: str) -> dict[str, float | int | None]:
+        values = sorted(self.latencies[kind])
+        if not values:
+            return {"served": 0, "median_s": None, "p95_s": None}
+        p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+        return {"served": len(values), "median_s": round(statistics.median(values), 3), "p95_s": round(p95, 3)}
+
+
+def photo_variant(base: np.ndarray, index: int) -> bytes:
+    """A JPEG of ``base`` with a little noise, so every upload is new to the page's per-session cache."""
+    rng = np.random.default_rng(index)
+    noisy = np.clip(base.astype(np.int16) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
+    ok, buffer = cv2.imencode(".jpg", cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return buffer.tobytes()
+
+
+def face_photo() -> np.ndarray:
+    from benchmarks.perf import face_frame
+
+    return face_frame()
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 1: browsers against the real server
+# --------------------------------------------------------------------------------------------
+
+
+async def _idle(page) -> None:  # noqa: ANN001 - a playwright Page
+    await page.wait_for_selector(IDLE_SELECTOR, timeout=REQUEST_TIMEOUT_MS)
+
+
+async def detector_user(browser, url: str, user: int, deadline: float, tally: Tally, base: np.ndarray) -> None:  # noqa: ANN001
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(REQUEST_TIMEOUT_MS)
+    try:
+        await page.goto(f"{url}/Emotion_detector")
+        await _idle(page)
+        index = 0
+        while time.monotonic() < deadline:
+            name = f"user{user:02d}_photo{index:03d}.jpg"
+            data = photo_variant(base, user * 10_000 + index)
+            start = time.perf_counter()
+            try:
+                await page.locator('input[type="file"]').first.set_input_files(
+                    files=[{"name": name, "mimeType": "image/jpeg", "buffer": data}]
+                )
+                await page.get_by_text(re.compile(r"\d+ faces? found in \d+ ms")).first.wait_for()
+                await page.get_by_text(name, exact=True).first.wait_for()
+                await page.wait_for_timeout(100)
+                await _idle(page)
+                if await page.locator('[data-testid="stException"]').count():
+                    raise RuntimeError("the page showed an exception")
+                tally.latencies["detector"].append(time.perf_counter() - start)
+                await page.locator('[data-testid="stFileUploaderDeleteBtn"] button').first.click()
+                await page.get_by_text(name, exact=True).first.wait_for(state="detached")
+                await _idle(page)
+            except Exception as error:  # noqa: BLE001 - counted and reported, the user carries on
+                tally.errors.append(f"detector user {user}, {name}: {type(error).__name__}: {error}"[:300])
+                await page.goto(f"{url}/Emotion_detector")
+                await _idle(page)
+            index += 1
+    finally:
+        await context.close()
+
+
+async def comparison_user(browser, url: str, user: int, deadline: float, tally: Tally) -> None:  # noqa: ANN001
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(REQUEST_TIMEOUT_MS)
+    try:
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                await page.goto(f"{url}/Model_comparison")
+                await page.get_by_text("All trained models").first.wait_for()
+                await page.wait_for_timeout(100)
+                await _idle(page)
+                if await page.locator('[data-testid="stException"]').count():
+                    raise RuntimeError("the page showed an exception")
+                tally.latencies["comparison"].append(time.perf_counter() - start)
+            except Exception as error:  # noqa: BLE001
+                tally.errors.append(f"comparison user {user}: {type(error).__name__}: {error}"[:300])
+    finally:
+        await context.close()
+
+
+async def _phase_one(url: str, users: int, browsers: int, seconds: float, tally: Tally, base: np.ndarray) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        deadline = time.monotonic() + seconds
+        tasks = [detector_user(browser, url, u, deadline, tally, base) for u in range(users)]
+        tasks += [comparison_user(browser, url, u, deadline, tally) for u in range(browsers)]
+        await asyncio.gather(*tasks)
+        await browser.close()
+
+
+def phase_one(users: int, browsers: int, seconds: float) -> dict:
+    base = face_photo()
+    tally = Tally()
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        with streamlit_server(env, Path(tmp) / "streamlit.log") as server:
+            # One warm-up visit loads the model, as the first person of the day would.
+            warm = Tally()
+            asyncio.run(_phase_one(server.url, 1, 0, 1.0, warm, base))
+            rss_start = server.rss_mb()
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.wait(2.0):
+                    samples.append(server.rss_mb())
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            started = time.perf_counter()
+            asyncio.run(_phase_one(server.url, users, browsers, seconds, tally, base))
+            elapsed = time.perf_counter() - started
+            stop.set()
+            sampler.join()
+            rss_end = server.rss_mb()
+            alive = server.process.poll() is None
+    if not alive:
+        tally.errors.append("the server process died")
+    return {
+        "users": {"detector": users, "comparison": browsers},
+        "seconds": round(elapsed, 1),
+        "detector": tally.summary("detector"),
+        "comparison": tally.summary("comparison"),
+        "requests_per_second": round(sum(len(v) for v in tally.latencies.values()) / elapsed, 2),
+        "errors": len(tally.errors) + len(warm.errors),
+        "error_examples": (warm.errors + tally.errors)[:5],
+        "server_rss_mb": {"start": round(rss_start), "end": round(rss_end), "peak": round(max(samples or [rss_end]))},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 2: the pipeline from many threads, 500 predictions
+# --------------------------------------------------------------------------------------------
+
+
+def phase_two(threads: int, predictions: int) -> dict:
+    from fer_core.artifacts import best_model_name, load_model
+    from fer_core.faces import FaceDetector
+    from fer_core.photo import analyse_photo
+
+    name = best_model_name() or "cnn"
+    model, _ = load_model(name)
+    detector = FaceDetector()
+    base = face_photo()
+    analyse_photo(photo_variant(base, 0), model, detector=detector)  # warm-up
+    lock = threading.Lock()
+    done = 0
+    rss: dict[int, float] = {0: rss_mb(os.getpid())}
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    def worker(offset: int) -> None:
+        nonlocal done
+        while True:
+            with lock:
+                if done >= predictions:
+                    return
+                done += 1
+                index = done
+            start = time.perf_counter()
+            try:
+                analysis = analyse_photo(photo_variant(base, index + offset), model, detector=detector)
+                if len(analysis.faces) != 1:
+                    raise RuntimeError(f"expected 1 face, found {len(analysis.faces)}")
+            except Exception as error:  # noqa: BLE001 - counted
+                with lock:
+                    errors.append(f"{type(error).__name__}: {error}")
+            with lock:
+                latencies.append(time.perf_counter() - start)
+                if index % 50 == 0:
+                    rss[index] = rss_mb(os.getpid())
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(t * 100_000,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    values = sorted(latencies)
+    after_warmup = {k: v for k, v in rss.items() if k >= 100}
+    growth = max(after_warmup.values()) - min(after_warmup.values()) if after_warmup else float("nan")
+    return {
+        "model": name,
+        "threads": threads,
+        "predictions": len(latencies),
+        "seconds": round(elapsed, 1),
+        "median_s": round(statistics.median(values), 3),
+        "p95_s": round(values[int(round(0.95 * (len(values) - 1)))], 3),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "rss_mb_by_prediction": {k: round(v) for k, v in sorted(rss.items())},
+        "growth_100_to_500_mb": round(growth, 1),
+        "bounded": bool(growth <= GROWTH_LIMIT_MB),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10, help="detector users (browser tabs)")
+    parser.add_argument("--browsers", type=int, default=2, help="tabs browsing the comparison page")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the browser phase")
+    parser.add_argument("--predictions", type=int, default=500, help="predictions in the pipeline phase")
+    args = parser.parse_args(argv)
+    report: dict = {"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count()}
+    if CHROMIUM.exists():
+        print(f"[load] phase 1: {args.users} detector + {args.browsers} comparison tabs for {args.seconds:.0f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+        report["server"] = phase_one(args.users, args.browsers, args.seconds)
+    else:
+        report["server"] = {"skipped": "Debian chromium is missing at /usr/bin/chromium", "errors": 0}
+    print(f"[load] phase 2: {args.predictions} predictions from 10 threads", file=sys.stderr, flush=True)
+    report["pipeline"] = phase_two(10, args.predictions)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    server, pipeline = report["server"], report["pipeline"]
+    failed = server["errors"] or pipeline["errors"] or not pipeline["bounded"]
+    print("load test:", "FAILED" if failed else "passed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
