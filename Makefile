@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FER_DATA_DIR ?= $(CURDIR)/data/fer2013
 
-.PHONY: run test test-fast lint train bench-accuracy clean
+.PHONY: run test test-fast lint train bench bench-accuracy load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,20 @@ train: $(VENV)/.runtime
 	mkdir -p logs
 	$(BIN)/python -m fer_core train all 2>&1 | tee logs/train-$$(date +%Y%m%d-%H%M%S).log
 
-bench-accuracy: $(VENV)/.dev
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 	$(BIN)/pip install --no-deps -r requirements-bench.txt
+	touch $@
+
+# Speed: data loading, training throughput, inference, the app (prints a table, writes benchmarks/results.json).
+bench: $(VENV)/.bench
+	$(BIN)/python benchmarks/perf.py
+
+bench-accuracy: $(VENV)/.bench
 	$(BIN)/python benchmarks/accuracy.py
+
+# Load: 10 detector users + 2 comparison-page users on a local server for 60 s, then 500 predictions.
+load: $(VENV)/.dev
+	$(BIN)/python benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

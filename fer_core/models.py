@@ -599,7 +599,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "features": "hog+pixels",
             "pca_components": 0,
             "whiten": True,
-            "C": 0.01,
+            "C": 0.003,
             "max_iter": 500,
             "per_image_norm": False,
             "flip_augment": False,

@@ -85,10 +85,10 @@ class TestTrainingFaults:
     def test_an_exception_inside_training(self, installed: Path, data_folder: Path, tmp_path: Path) -> None:
         before = tree_bytes(installed)
         manager = JobManager(tmp_path / "runs")
-        manager.start("logreg", params={"pca_components": -3}, data_dir=data_folder)  # PCA refuses this
+        manager.start("logreg", params={"C": -1.0}, data_dir=data_folder)  # scikit-learn refuses this
         state = finish(manager)
         assert state.status == "failed"
-        assert state.error and "n_components" in state.error and "Traceback" not in state.error
+        assert state.error and "C" in state.error and "LogisticRegression" in state.error and "Traceback" not in state.error
         assert tree_bytes(installed) == before
         assert_can_train_again(manager, data_folder)
         assert tree_bytes(installed) == before  # a finished run waits for "Use this model"
@@ -230,8 +230,8 @@ def test_live_frames_are_never_written(zoo: Path, monkeypatch: pytest.MonkeyPatc
     processor.process(face_frame())  # warm up: compiles the model's inference function
     spy = WriteSpy(monkeypatch)
     for shift in range(5):
-        annotated = processor.process(np.roll(face_frame(), shift, axis=1))
-        assert annotated.shape == (480, 640, 3)
+        annotated, faces = processor.process(np.roll(face_frame(), shift, axis=1))
+        assert annotated.shape == (480, 640, 3) and len(faces) == 1
     monkeypatch.undo()
     assert spy.writes == []
 
