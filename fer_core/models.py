@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,9 @@ class ModelSpec:
     description: str
     #: Whether the headline test accuracy uses horizontal-flip test-time augmentation.
     tta: bool = False
+    #: Values of parameters added after models were first saved, as those older models used them;
+    #: a saved card without such a parameter loads with this value, not today's default.
+    legacy_params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -229,7 +232,8 @@ class SklearnModel(FerModel):
     def load(cls, spec: ModelSpec, params: Mapping[str, Any], directory: Path) -> SklearnModel:
         import joblib
 
-        model = cls(spec, {k: v for k, v in params.items() if k in spec.default_params})
+        saved = {**spec.legacy_params, **params}
+        model = cls(spec, {k: v for k, v in saved.items() if k in spec.default_params})
         model.estimator_ = joblib.load(Path(directory) / spec.file_name)
         if hasattr(model.estimator_, "n_jobs"):
             model.estimator_.n_jobs = 1  # prediction on a few faces is faster without a process pool
@@ -599,7 +603,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "features": "hog+pixels",
             "pca_components": 0,
             "whiten": True,
-            "C": 0.003,
+            "C": 0.001,
             "max_iter": 500,
             "per_image_norm": False,
             "flip_augment": False,
@@ -608,6 +612,7 @@ REGISTRY: dict[str, ModelSpec] = {
         },
         description="HOG edge features + pixels, standardised -> multinomial logistic regression (lbfgs); "
         "features='pixels' with pca_components=300 gives the pixels-only model.",
+        legacy_params={"features": "pixels"},  # logreg cards from before HOG features existed
     ),
     "random_forest": ModelSpec(
         name="random_forest",

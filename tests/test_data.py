@@ -97,14 +97,14 @@ class TestImageFolder:
     def test_an_unreadable_file_is_skipped_and_counted(self, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         locked = folder / "train" / "happy" / "happy_1.jpg"
         locked.chmod(0)  # enough for an ordinary user; root reads anyway, so the read is also refused below
-        real_read = Path.read_bytes
+        real_load = data_module._load_face_file
 
-        def read_bytes(path: Path) -> bytes:
-            if path == locked:
-                raise PermissionError(13, "Permission denied", str(path))
-            return real_read(path)
+        def load_face_file(path: str) -> tuple:
+            if Path(path) == locked:
+                raise PermissionError(13, "Permission denied", path)
+            return real_load(path)
 
-        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        monkeypatch.setattr(data_module, "_load_face_file", load_face_file)
         try:
             dataset = load_dataset(folder, use_cache=False)
         finally:

@@ -142,6 +142,16 @@ class TestRegistry:
         assert model.params["n_estimators"] == 7
         assert model.params["max_depth"] == REGISTRY["random_forest"].default_params["max_depth"]
 
+    def test_a_card_from_before_hog_features_loads_as_pixels_only(self, small_faces: Faces, tmp_path: Path) -> None:
+        x_train, y_train, x_test, _ = small_faces
+        model = create_model("logreg", features="pixels", pca_components=10, max_iter=25).fit(x_train, y_train)
+        params = params_to_json(model.params)
+        del params["features"]  # what a card written before the parameter existed holds
+        write_artifact(model, {"name": "logreg", "params": params}, tmp_path)
+        loaded, _ = load_model("logreg", tmp_path)
+        assert loaded.params["features"] == "pixels"
+        np.testing.assert_allclose(loaded.predict_proba(x_test), model.predict_proba(x_test), atol=1e-6)
+
     def test_explicit_epochs_make_the_cnn_a_single_network(self) -> None:
         assert create_model("cnn", epochs=3).params["ensemble_epochs"] == [3]
         assert create_model("cnn").params["ensemble_epochs"] == list(REGISTRY["cnn"].default_params["ensemble_epochs"])

@@ -88,7 +88,7 @@ class TestTrainingFaults:
         manager.start("logreg", params={"C": -1.0}, data_dir=data_folder)  # scikit-learn refuses this
         state = finish(manager)
         assert state.status == "failed"
-        assert state.error and "C" in state.error and "LogisticRegression" in state.error and "Traceback" not in state.error
+        assert state.error and "LogisticRegression" in state.error and "Traceback" not in state.error
         assert tree_bytes(installed) == before
         assert_can_train_again(manager, data_folder)
         assert tree_bytes(installed) == before  # a finished run waits for "Use this model"
