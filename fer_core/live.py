@@ -56,7 +56,9 @@ class LiveSettings:
     max_faces: int = 10
     #: Detection runs on a copy of the frame whose shorter side is at most this many pixels (crops
     #: still come from the full frame): webcam faces are large, and the cascade's cost grows with pixels.
-    detection_short_side: int = 320
+    #: With the detector's 24-pixel minimum this finds faces down to 10 % of a frame's height (48 px
+    #: in 640x480) at about a third of the cost of detecting at full resolution.
+    detection_short_side: int = 240
 
     def __post_init__(self) -> None:
         if self.smoothing_window < 1:
