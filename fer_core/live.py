@@ -59,12 +59,17 @@ class LiveSettings:
     #: With the detector's 24-pixel minimum this finds faces down to 10 % of a frame's height (48 px
     #: in 640x480) at about a third of the cost of detecting at full resolution.
     detection_short_side: int = 240
+    #: Look for faces in the whole frame every this many frames; in between, only near the faces of
+    #: the previous frame (a new face appears within this many frames; 1 = whole frame every time).
+    full_detection_every: int = 5
 
     def __post_init__(self) -> None:
         if self.smoothing_window < 1:
             raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {self.smoothing_window}.")
         if self.max_faces < 1:
             raise ValueError(f"At least one face per frame must be classified, not {self.max_faces}.")
+        if self.full_detection_every < 1:
+            raise ValueError(f"Whole-frame detection must run at least every frame, not {self.full_detection_every}.")
         if self.detection_short_side < 64:
             raise ValueError(f"Detection needs frames at least 64 pixels high, not {self.detection_short_side}.")
 
@@ -330,6 +335,8 @@ class LiveProcessor:
         self._smoother = ProbabilitySmoother(self._settings.smoothing_window)
         self._frame_times: deque[float] = deque(maxlen=FPS_WINDOW)
         self._started: float | None = None
+        self._tracked: list[Box] = []  # faces of the previous frame, for tracking between full detections
+        self._since_full = 0
         self.buffer = LiveBuffer()
 
     @property
@@ -358,6 +365,7 @@ class LiveProcessor:
             self._smoother.reset()
             self._frame_times.clear()
             self._started = None
+            self._tracked, self._since_full = [], 0
         self.buffer.clear()
 
     def _tick(self) -> tuple[float, float]:
@@ -370,12 +378,34 @@ class LiveProcessor:
         fps = (len(self._frame_times) - 1) / span if span > 0 else 0.0
         return now - self._started, fps
 
+    def _faces(self, rgb: np.ndarray, settings: LiveSettings) -> tuple[list[Box], np.ndarray]:
+        """Whole-frame detection every ``full_detection_every`` frames; tracking near known faces between."""
+        with self._lock:
+            tracked, since_full = list(self._tracked), self._since_full
+        if settings.whole_image or not tracked or since_full + 1 >= settings.full_detection_every:
+            boxes, crops = _find_faces(rgb, settings, self._detector)
+            since_full = 0
+        else:
+            grey = to_grey(rgb)
+            found = [self._detector.detect_near(grey, box, settings.detector) for box in tracked]
+            if any(box is None for box in found):  # a face moved away or left: look everywhere
+                boxes, crops = _find_faces(rgb, settings, self._detector)
+                since_full = 0
+            else:
+                boxes = [box for box in found if box is not None]
+                crops = np.stack([crop_face(grey, box) for box in boxes])
+                since_full += 1
+        with self._lock:
+            self._tracked = [] if settings.whole_image else list(boxes)
+            self._since_full = since_full
+        return boxes, crops
+
     def process(self, rgb: np.ndarray) -> tuple[np.ndarray, list[FacePrediction]]:
         """Detect, classify and smooth every face in an RGB frame; return (annotated copy, faces)."""
         started = self._clock()
         with self._lock:
             model, settings = self._model, self._settings
-        boxes, crops = _find_faces(rgb, settings, self._detector)
+        boxes, crops = self._faces(rgb, settings)
         keep = _largest_first(boxes, settings.max_faces)
         boxes, crops = [boxes[i] for i in keep], crops[keep]  # (k, 48, 48)
         raw = model.predict_proba(crops) if boxes else np.zeros((0, NUM_CLASSES), np.float32)  # (k, 7)

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 import ui_common as ui
 from fer_core import dashboard as dash
 from fer_core.constants import EMOTIONS
+from fer_core.errors import FerError
 
 ui.setup_page("Model comparison", "⚖️")
 st.title("Model comparison")
@@ -146,6 +147,7 @@ st.caption(
 # ---- mistakes gallery -------------------------------------------------------------------------
 st.subheader("Most confident mistakes")
 dataset, problem = ui.get_dataset()
+proba = None
 if dataset is None:
     st.info(f"{problem} The gallery shows real test images, so it needs the dataset.")
 else:
@@ -156,7 +158,12 @@ else:
     true_emotion = c2.selectbox("True emotion", EMOTIONS, key="mis_true")
     predicted_emotion = c3.selectbox("Predicted as", EMOTIONS, key="mis_pred")
     card = trained[gallery_model]
-    proba = test_probabilities(gallery_model, str(card.get("created")), dataset.fingerprint)
+    try:
+        proba = test_probabilities(gallery_model, str(card.get("created")), dataset.fingerprint)
+    except FerError as exc:  # a damaged model file; the rest of the page does not need it
+        st.error(f"{names[gallery_model]} cannot be loaded: {exc}")
+        proba = None
+if dataset is not None and proba is not None:
     if true_emotion == predicted_emotion:
         st.caption("Choose two different emotions: equal ones are correct predictions, not mistakes.")
     indices, confidence = dash.confident_mistakes(proba, dataset.y_test, true_emotion, predicted_emotion, k=12)
@@ -218,16 +225,29 @@ if "random_forest" in trained and (importance := dash.feature_importance(trained
 else:
     ui.not_trained_card("random_forest", "Random forest", "Its pixel importances appear here once it is trained.")
 
-if "logreg" in trained:
-    weights = logreg_weights(str(trained["logreg"].get("created")))
+try:
+    weights = logreg_weights(str(trained["logreg"].get("created"))) if "logreg" in trained else None
+    logreg_problem = None
+except FerError as exc:
+    weights, logreg_problem = None, str(exc)
+if weights is not None:
     limit = float(np.abs(weights).max())
     fig = make_subplots(rows=1, cols=len(EMOTIONS), subplot_titles=list(EMOTIONS), horizontal_spacing=0.01)
     for i, image in enumerate(weights, start=1):
         fig.add_trace(ui.heatmap(image, colorscale="RdBu", zmin=-limit, zmax=limit, showscale=i == len(EMOTIONS)), 1, i)
-    ui.chart(ui.image_axes(fig), height=260, title="Logistic regression: pixel weights per class (through the PCA)")
+    ui.chart(ui.image_axes(fig), height=260, title="Logistic regression: pixel weights per class")
+    hog = ui.get_model("logreg", trained["logreg"]).params.get("features") == "hog+pixels"
     st.caption(
         "Blue pixels push the model towards that emotion when they are bright, red ones away from it. "
         "Because the model is linear, each emotion gets exactly one template."
+        + (
+            " This model also sees HOG features (edge directions per 8x8 cell), which carry most of its accuracy: "
+            "on raw pixels alone the same classifier scores about 37 % instead of 49 %."
+            if hog
+            else ""
+        )
     )
 else:
-    ui.not_trained_card("logreg", "Logistic regression", "Its coefficient images appear here once it is trained.")
+    ui.not_trained_card(
+        "logreg", "Logistic regression", logreg_problem or "Its coefficient images appear here once it is trained."
+    )

@@ -398,7 +398,11 @@ if not trained:
 model_name = model_ui(trained)
 detector_settings, whole, show_explanations = detector_ui()
 card = trained[model_name]
-model = ui.get_model(model_name, card)
+try:
+    model = ui.get_model(model_name, card)
+except FerError as exc:  # a damaged model file: say so, and let the user pick another model
+    st.error(f"{card.get('display_name', model_name)} cannot be used: {exc} Choose another model in the sidebar.")
+    st.stop()
 options = (detector_settings, whole)
 
 upload_tab, snapshot_tab, live_tab = st.tabs(["Upload photos", "Camera snapshot", "Live webcam"])

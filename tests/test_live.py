@@ -264,3 +264,49 @@ def test_webrtc_imports_safely_after_tensorflow() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "srtp ok" in result.stdout
+
+
+class TestTracking:
+    """Between whole-frame detections, faces are looked for only near where they were."""
+
+    @staticmethod
+    def moving_frames(n: int, step: int = 4) -> list[np.ndarray]:
+        return [np.roll(face_frame(), shift=i * step, axis=1) for i in range(n)]
+
+    def test_detect_near_follows_a_face_and_misses_an_empty_region(self) -> None:
+        from fer_core.faces import FaceDetector, to_grey
+
+        detector = FaceDetector()
+        grey = to_grey(face_frame())
+        (box,) = detector.detect(grey)
+        moved = np.roll(grey, 6, axis=1)
+        near = detector.detect_near(moved, box)
+        assert near is not None and box_iou(near, (box[0] + 6, *box[1:])) > 0.6
+        assert detector.detect_near(grey, (10, 10, 60, 60)) is None  # grey background, no face there
+
+    def test_full_detection_every_n_frames_and_boxes_follow(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import fer_core.live as live
+
+        calls = []
+        real = live._find_faces
+        monkeypatch.setattr(live, "_find_faces", lambda *a: calls.append(1) or real(*a))
+        tracked = LiveProcessor(FixedModel(), settings=LiveSettings(full_detection_every=5))
+        reference = LiveProcessor(FixedModel(), settings=LiveSettings(full_detection_every=1))
+        for frame in self.moving_frames(10):
+            _, faces = tracked.process(frame)
+            before = len(calls)
+            _, expected = reference.process(frame)
+            assert len(calls) == before + 1  # the reference detects in every frame
+            assert len(faces) == 1 and box_iou(faces[0].box, expected[0].box) > 0.5
+        assert len(calls) - 10 == 2  # the tracked processor: frames 1 and 6 only
+
+    def test_a_face_that_leaves_triggers_a_full_detection(self) -> None:
+        processor = LiveProcessor(FixedModel(), settings=LiveSettings(full_detection_every=30))
+        assert len(processor.process(face_frame())[1]) == 1
+        empty = np.full_like(face_frame(), 128)
+        assert processor.process(empty)[1] == []
+        assert len(processor.process(face_frame())[1]) == 1  # found again by the whole-frame search
+
+    def test_bad_setting(self) -> None:
+        with pytest.raises(ValueError, match="at least every frame"):
+            LiveSettings(full_detection_every=0)
