@@ -17,7 +17,7 @@ from fer_core.constants import EMOTIONS
 from fer_core.data import FerDataset
 from fer_core.errors import ModelNotFoundError
 from fer_core.evaluation import evaluate, metrics_from_predictions
-from fer_core.models import MODEL_NAMES, create_model
+from fer_core.models import MODEL_NAMES, create_model, params_to_json
 from fer_core.training import train_model
 
 pytest_plugins = ["fixtures_core"]  # the shared fixtures: core_dataset, small_faces, tiny_zoo
@@ -109,7 +109,8 @@ class TestAtomicWrite:
     @pytest.fixture
     def models_dir(self, tmp_path: Path) -> Path:
         root = tmp_path / "models"
-        write_artifact(fitted_logreg(0), {"name": "logreg", "params": {"pca_components": 5}, "version": 1}, root)
+        model = fitted_logreg(0)
+        write_artifact(model, {"name": "logreg", "params": params_to_json(model.params), "version": 1}, root)
         return root
 
     def test_a_crash_while_saving_keeps_the_previous_artifact(
