@@ -243,8 +243,9 @@ def phase_two(threads: int, predictions: int) -> dict:
         thread.join()
     elapsed = time.perf_counter() - started
     values = sorted(latencies)
-    after_warmup = {k: v for k, v in rss.items() if k >= 100}
-    growth = max(after_warmup.values()) - min(after_warmup.values()) if after_warmup else float("nan")
+    after_warmup = [v for k, v in sorted(rss.items()) if k >= 100]
+    # Growth past the level reached after 100 predictions (the caches and thread stacks are warm by then).
+    growth = max(after_warmup) - after_warmup[0] if after_warmup else float("nan")
     return {
         "model": name,
         "threads": threads,
