@@ -640,7 +640,16 @@ REGISTRY: dict[str, ModelSpec] = {
         family="keras",
         input_kind="flat",
         builder=_build_mlp,
-        default_params={**_KERAS_COMMON, "hidden_units": [512, 256], "dropout": 0.2, "epochs": 60, "shift": 0.0},
+        default_params={
+            **_KERAS_COMMON,
+            "hidden_units": [512, 256],
+            "dropout": 0.2,
+            "epochs": 60,
+            "shift": 0.0,
+            "schedule": "cosine",
+            "label_smoothing": 0.1,
+            "patience": 0,
+        },
         description="Fully connected network on the 2,304 flattened pixels, with BatchNorm and dropout.",
     ),
     "lstm": ModelSpec(
