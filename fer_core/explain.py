@@ -252,7 +252,7 @@ def linear_contribution(model: FerModel, face: np.ndarray, class_index: int) -> 
     if pipeline is None or not hasattr(pipeline, "named_steps"):
         return None
     weights = linear_feature_weights(pipeline)[class_index, -N_PIXELS:]
-    features = model._features(_single_face(face))  # (1, n_features), the model's own preprocessing
+    features = model.features(_single_face(face))  # (1, n_features), the model's own preprocessing
     standardised = pipeline.named_steps["scale"].transform(features)[0, -N_PIXELS:]
     return normalise_map(np.abs(weights * standardised).reshape(IMAGE_SIZE, IMAGE_SIZE))
 

@@ -139,7 +139,7 @@ class SklearnModel(FerModel):
         x = check_faces(x)
         if self.params.get("flip_augment"):
             x, y = _with_flips(x, y)
-        features = self._features(x)
+        features = self.features(x)
         self.estimator_ = self.spec.builder(self.params)
         if self.spec.name == "random_forest":
             self._fit_forest(features, y, callback, stop)
@@ -197,7 +197,8 @@ class SklearnModel(FerModel):
                 emit(callback, ProgressEvent("step", self.name, step=total, steps=total, message="converged"))
                 break
 
-    def _features(self, x: np.ndarray) -> np.ndarray:
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """The model's input features for uint8 faces: pixels (and HOG where used), after its preprocessing."""
         features = prepare(x, self.spec.input_kind)  # (n, 2304)
         if self.params.get("per_image_norm"):
             # Remove each face's own brightness and contrast: lighting says little about emotion.
@@ -212,7 +213,7 @@ class SklearnModel(FerModel):
         return features
 
     def _predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self.estimator_.predict_proba(self._features(x))
+        return self.estimator_.predict_proba(self.features(x))
 
     def n_parameters(self) -> int:
         if self.spec.name == "random_forest":

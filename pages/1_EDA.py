@@ -116,30 +116,19 @@ ui.chart(fig, title="Share of pixels at each of the 256 grey levels")
 
 brightness = dash.per_class_brightness(summary)
 fig = make_subplots(rows=1, cols=2, subplot_titles=("Mean brightness (0–255)", "Mean contrast (pixel std)"))
-fig.add_trace(
-    go.Bar(
-        x=brightness["emotion"],
-        y=brightness["brightness"],
-        marker_color="#636efa",
-        text=brightness["brightness"].round(1),
-        textposition="outside",
-        name="brightness",
-    ),
-    1,
-    1,
-)
-fig.add_trace(
-    go.Bar(
-        x=brightness["emotion"],
-        y=brightness["contrast"],
-        marker_color="#00cc96",
-        text=brightness["contrast"].round(1),
-        textposition="outside",
-        name="contrast",
-    ),
-    1,
-    2,
-)
+for column, (name, colour) in enumerate((("brightness", "#636efa"), ("contrast", "#00cc96")), start=1):
+    fig.add_trace(
+        go.Bar(
+            x=brightness["emotion"],
+            y=brightness[name],
+            marker_color=colour,
+            text=brightness[name].round(1),
+            textposition="outside",
+            name=name,
+        ),
+        1,
+        column,
+    )
 fig.update_layout(showlegend=False)
 brightest = brightness.loc[brightness["brightness"].idxmax()]
 darkest = brightness.loc[brightness["brightness"].idxmin()]

@@ -169,7 +169,7 @@ class TestLinearWeights:
         x = rng.integers(0, 256, (140, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
         model = create_model("logreg", max_iter=25, **params).fit(x, np.arange(140) % 7)
         pipeline = model.estimator_
-        features = model._features(x[:2])  # (2, n): HOG first where used, pixels last
+        features = model.features(x[:2])  # (2, n): HOG first where used, pixels last
         swapped = features.copy()
         swapped[1, :-N_PIXELS] = features[0, :-N_PIXELS]  # same HOG part, different pixels
         logits = pipeline.decision_function(swapped)
