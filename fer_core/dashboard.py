@@ -50,12 +50,18 @@ def class_distribution(summary: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def imbalance_ratio(summary: dict[str, Any]) -> float:
+    """Largest over smallest training-class count, from the counts (the summary's copy is rounded)."""
+    train = summary["counts"]["train"]
+    return max(train.values()) / max(min(train.values()), 1)
+
+
 def distribution_note(summary: dict[str, Any]) -> str:
     """A teaching sentence about class imbalance, true of ``summary``'s numbers."""
     train = summary["counts"]["train"]
     largest = max(train, key=train.get)
     smallest = min(train, key=train.get)
-    ratio = train[largest] / max(train[smallest], 1)
+    ratio = imbalance_ratio(summary)
     pct = summary["percentages"]["train"]
     return (
         f"**{largest.capitalize()}** has {train[largest]:,} training images and **{smallest}** only "

@@ -62,11 +62,11 @@ fig = px.bar(
     color_discrete_map={"train": "#1f77b4", "test": "#ff7f0e"},
 )
 fig.update_traces(textposition="outside")
-ui.chart(fig, title=f"Images per emotion — imbalance ratio {summary['imbalance_ratio']:.1f} : 1 (train)")
+ui.chart(fig, title=f"Images per emotion — imbalance ratio {dash.imbalance_ratio(summary):.1f} : 1 (train)")
 cols = st.columns(3)
 cols[0].metric("Training images", f"{summary['totals']['train']:,}")
 cols[1].metric("Test images", f"{summary['totals']['test']:,}")
-cols[2].metric("Largest / smallest class", f"{summary['imbalance_ratio']:.1f} : 1")
+cols[2].metric("Largest / smallest class", f"{dash.imbalance_ratio(summary):.1f} : 1")
 
 # ---- sample grid -----------------------------------------------------------------------------
 st.header("Sample faces")

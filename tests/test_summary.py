@@ -117,3 +117,13 @@ def test_contrast_and_sharpness_measures() -> None:
     assert sharp[0] == 0.0 and sharp[1] > 1e5
     blurred = cv2.GaussianBlur(stack[1], (5, 5), 2.0)[None]
     assert image_sharpness(blurred)[0] < sharp[1] / 10
+
+
+def test_the_imbalance_ratio_is_the_same_in_the_note_and_the_page() -> None:
+    from fer_core.dashboard import distribution_note, imbalance_ratio
+
+    counts = {"happy": 7215, "disgust": 436, "angry": 1000}  # 16.548 : 1, rounded to 2 decimals 16.55
+    summary = {"counts": {"train": counts}, "percentages": {"train": {k: 100 * v / 8651 for k, v in counts.items()}}}
+    assert imbalance_ratio(summary) == pytest.approx(7215 / 436)
+    assert f"{imbalance_ratio(summary):.1f} : 1" in distribution_note(summary)
+    assert "16.5 : 1" in distribution_note(summary)
