@@ -63,9 +63,19 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
             "Class weights (rarer emotions count more)", defaults["class_weight"] == "balanced", key=f"{name}_weights"
         )
         params["class_weight"] = "balanced" if balanced else None
+        if name == "mlp":
+            params["features"] = "hog+pixels" if hog_toggle(defaults, "mlp_hog") else "pixels"
     elif name == "random_forest":
         params["n_estimators"] = cols[1].number_input("Trees", 1, 1000, int(defaults["n_estimators"]), key="rf_trees")
-        params["max_depth"] = cols[2].number_input("Maximum depth", 1, 100, int(defaults["max_depth"]), key="rf_depth")
+        depth = cols[2].number_input(
+            "Maximum depth (0 = no limit)",
+            0,
+            100,
+            int(defaults["max_depth"] or 0),
+            key="rf_depth",
+            help="Without a limit each tree grows until its leaves hold one emotion: more accurate, bigger files.",
+        )
+        params["max_depth"] = int(depth) or None
         balanced = cols[3].toggle("Class weights", defaults["class_weight"] == "balanced", key="rf_weights")
         params["class_weight"] = "balanced" if balanced else None
         params["flip_augment"] = st.toggle(
@@ -81,15 +91,19 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
         params["flip_augment"] = cols[3].toggle(
             "Augmentation (mirrored faces)", bool(defaults["flip_augment"]), key="lr_flip"
         )
-        hog = st.toggle(
-            "HOG edge features as well as pixels",
-            defaults["features"] == "hog+pixels",
-            key="lr_hog",
-            help="Histograms of edge directions per 8x8 cell: the classic hand-made feature. Without them a "
-            "linear model on raw pixels tops out near 37% accuracy.",
-        )
-        params["features"] = "hog+pixels" if hog else "pixels"
+        params["features"] = "hog+pixels" if hog_toggle(defaults, "lr_hog") else "pixels"
     return params, None if limit >= n_train else int(limit)
+
+
+def hog_toggle(defaults: Any, key: str) -> bool:
+    """The switch for HOG edge features next to the pixels (logistic regression and the MLP)."""
+    return st.toggle(
+        "HOG edge features as well as pixels",
+        defaults["features"] == "hog+pixels",
+        key=key,
+        help="Histograms of edge directions per 8x8 cell: the classic hand-made feature. On raw pixels alone "
+        "a linear model tops out near 37% accuracy and the MLP near 48%.",
+    )
 
 
 def start_job(request: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from fer_core.artifacts import load_model, write_artifact
 from fer_core.constants import EMOTIONS, NUM_CLASSES
 from fer_core.errors import ModelNotFoundError
 from fer_core.models import MODEL_NAMES, REGISTRY, FerModel, create_model, get_spec, params_to_json
-from fer_core.preprocessing import prepare
+from fer_core.preprocessing import hog_features, prepare
 from fer_core.progress import ProgressEvent, StopFlag
 
 pytest_plugins = ["fixtures_core"]  # the shared fixtures: core_dataset, small_faces, tiny_zoo
@@ -142,19 +142,50 @@ class TestRegistry:
         assert model.params["n_estimators"] == 7
         assert model.params["max_depth"] == REGISTRY["random_forest"].default_params["max_depth"]
 
-    def test_a_card_from_before_hog_features_loads_as_pixels_only(self, small_faces: Faces, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("name", ["logreg", "mlp"])
+    def test_a_card_from_before_hog_features_loads_as_pixels_only(
+        self, name: str, small_faces: Faces, tmp_path: Path
+    ) -> None:
         x_train, y_train, x_test, _ = small_faces
-        model = create_model("logreg", features="pixels", pca_components=10, max_iter=25).fit(x_train, y_train)
+        model = create_model(name, **{**TINY_PARAMS[name], "features": "pixels"}).fit(x_train, y_train)
         params = params_to_json(model.params)
         del params["features"]  # what a card written before the parameter existed holds
-        write_artifact(model, {"name": "logreg", "params": params}, tmp_path)
-        loaded, _ = load_model("logreg", tmp_path)
+        write_artifact(model, {"name": name, "params": params}, tmp_path)
+        loaded, _ = load_model(name, tmp_path)
         assert loaded.params["features"] == "pixels"
         np.testing.assert_allclose(loaded.predict_proba(x_test), model.predict_proba(x_test), atol=1e-6)
 
     def test_explicit_epochs_make_the_cnn_a_single_network(self) -> None:
         assert create_model("cnn", epochs=3).params["ensemble_epochs"] == [3]
         assert create_model("cnn").params["ensemble_epochs"] == list(REGISTRY["cnn"].default_params["ensemble_epochs"])
+
+
+class TestHogLayer:
+    """The MLP's in-network HOG layer: OpenCV's features, in OpenCV's order, and differentiable."""
+
+    def test_matches_opencv_hog(self, small_faces: Faces) -> None:
+        from fer_core.keras_layers import HogFeatures
+
+        faces = small_faces[0][:32]
+        ours = np.asarray(HogFeatures()(faces[..., None].astype(np.float32) / 255.0))
+        theirs = hog_features(faces)
+        assert ours.shape == theirs.shape == (32, 900)
+        # Same layout and scale; values differ a little (OpenCV adds a Gaussian window and interpolation).
+        assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.75
+        assert np.corrcoef(ours.ravel(), np.roll(theirs, 36, axis=1).ravel())[0, 1] < 0.6  # a shifted layout fails
+
+    def test_gradients_reach_the_pixels(self, small_faces: Faces) -> None:
+        import tensorflow as tf
+
+        from fer_core.keras_layers import HogFeatures
+
+        faces = tf.convert_to_tensor(small_faces[0][:2, ..., None].astype(np.float32) / 255.0)
+        with tf.GradientTape() as tape:
+            tape.watch(faces)
+            total = tf.reduce_sum(HogFeatures()(faces)[:, :36])  # the first block only
+        gradient = np.abs(tape.gradient(total, faces).numpy()[0, ..., 0])
+        assert np.isfinite(gradient).all()
+        assert gradient[:17, :17].sum() > 0 and gradient[20:, 20:].sum() == 0  # the block covers the top-left
 
 
 class TestKerasTraining:

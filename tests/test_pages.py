@@ -109,7 +109,12 @@ class TestTraining:
         assert start.disabled == (data_mode == "no_data")
         app.selectbox(key="model").set_value("random_forest").run()
         assert_clean(app)
-        assert app.number_input(key="rf_trees").value == 100
+        forest = REGISTRY["random_forest"].default_params
+        assert app.number_input(key="rf_trees").value == forest["n_estimators"]
+        assert app.number_input(key="rf_depth").value == (forest["max_depth"] or 0)  # 0 stands for no limit
+        app.selectbox(key="model").set_value("mlp").run()
+        assert_clean(app)
+        assert app.toggle(key="mlp_hog").value is (REGISTRY["mlp"].default_params["features"] == "hog+pixels")
         app.selectbox(key="model").set_value("logreg").run()
         assert app.number_input(key="lr_pca").value == REGISTRY["logreg"].default_params["pca_components"]
         assert app.toggle(key="lr_hog").value is True  # HOG features by default
