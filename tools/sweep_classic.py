@@ -20,8 +20,11 @@ from fer_core.preprocessing import flip_faces
 
 
 def _size_mb(estimator) -> float:
+    """The shipped file size: forests are stored packed (fer_core.compact_forest), xz-compressed."""
+    from fer_core.compact_forest import pack_forest
+
     buffer = io.BytesIO()
-    joblib.dump(estimator, buffer, compress=("xz", 6))
+    joblib.dump(pack_forest(estimator), buffer, compress=("xz", 6))
     return buffer.tell() / 1e6
 
 
