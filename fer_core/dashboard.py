@@ -251,6 +251,44 @@ def per_class_f1(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: How the cards' ``features_experiment`` names the two inputs, and how the dashboard labels them.
+FEATURE_SETS: dict[str, str] = {"pixels_only": "pixels only", "hog_plus_pixels": "HOG + pixels"}
+
+
+def features_lesson(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Long table: model, features, test accuracy — for models whose card records both input choices.
+
+    Logistic regression and the MLP were trained on raw pixels and on HOG edge features + pixels;
+    their cards keep both test accuracies, the lesson that hand-made features matter to models that
+    cannot find edges by themselves.
+    """
+    rows = []
+    for name, card in trained_cards(cards).items():
+        experiment = card.get("features_experiment") or {}
+        if not all(key in experiment for key in FEATURE_SETS):
+            continue
+        for key, label in FEATURE_SETS.items():
+            accuracy = experiment[key].get("test_accuracy")
+            if accuracy is not None:
+                rows.append({"model": card.get("display_name", name), "features": label, "accuracy": float(accuracy)})
+    return pd.DataFrame(rows, columns=["model", "features", "accuracy"])
+
+
+def features_note(lesson: pd.DataFrame) -> str:
+    """One sentence on what HOG features added, per model, from :func:`features_lesson`."""
+    table = lesson.pivot(index="model", columns="features", values="accuracy").dropna()
+    gains = [
+        f"{model} {row['pixels only']:.1%} → {row['HOG + pixels']:.1%}"
+        for model, row in table.iterrows()
+    ]
+    return (
+        "Test accuracy on raw pixels vs with HOG edge features (edge directions per 8x8 cell) added: "
+        + "; ".join(gains)
+        + ". Neither model knows which pixels are neighbours, so ready-made edges help a lot; a CNN learns "
+        "its own edge detectors and needs no such help."
+    )
+
+
 def keras_histories(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Long table of Keras training curves: model, epoch, metric, split, value."""
     rows = []

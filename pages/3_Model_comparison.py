@@ -180,6 +180,15 @@ if dataset is not None and proba is not None:
             "confident first. Some are honest model errors; some labels are debatable."
         )
 
+# ---- what hand-made features buy -------------------------------------------------------------
+lesson = dash.features_lesson(cards)
+if len(lesson):
+    st.header("What hand-made features buy")
+    fig = px.bar(lesson, x="model", y="accuracy", color="features", barmode="group", text_auto=".1%")
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    ui.chart(fig, height=360, title="Test accuracy: raw pixels vs HOG edge features + pixels")
+    st.caption(dash.features_note(lesson))
+
 # ---- per-class F1 and curves ------------------------------------------------------------------
 st.header("Per-class F1")
 f1 = dash.per_class_f1(cards)

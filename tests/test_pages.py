@@ -183,3 +183,15 @@ def test_entry_point_routes_to_home(monkeypatch: pytest.MonkeyPatch, zoo: Path) 
     app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT).run()
     assert not app.exception
     assert any("FER Studio" in title.value for title in app.title)
+
+
+def test_comparison_charts_the_features_lesson_from_the_shipped_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FER_MODELS_DIR", str(REPO / "artifacts" / "models"))
+    monkeypatch.setenv("FER_DATA_DIR", str(REPO / "no-such-dataset"))
+    from fer_core.artifacts import list_cards
+    from fer_core.dashboard import features_lesson, features_note
+
+    app = run_page("comparison")
+    assert "What hand-made features buy" in [h.value for h in app.header]
+    lesson = features_lesson(list_cards(REPO / "artifacts" / "models"))
+    assert len(lesson) == 4 and features_note(lesson) in texts(app)

@@ -59,3 +59,24 @@ def test_accuracy_on_500_test_faces_stays_above_a_floor(name: str, test_sample: 
     model, card = load_model(name, MODELS_DIR)
     accuracy = float((model.predict(x, tta=card["headline_tta"]) == y).mean())
     assert accuracy >= FLOORS[name], f"{name}: {accuracy:.3f} on 500 test faces (card: {card['test_accuracy']})"
+
+
+def test_the_features_lesson_comes_from_the_shipped_cards() -> None:
+    """logreg and the MLP record both input choices; the comparison page charts them from the cards."""
+    from fer_core.dashboard import features_lesson, features_note
+
+    cards = list_cards(MODELS_DIR)
+    lesson = features_lesson(cards).pivot(index="model", columns="features", values="accuracy")
+    assert set(lesson.index) == {cards["logreg"]["display_name"], cards["mlp"]["display_name"]}
+    for name in ("logreg", "mlp"):
+        row = lesson.loc[cards[name]["display_name"]]
+        assert row["HOG + pixels"] == cards[name]["test_accuracy"]  # the shipped model is the HOG one
+        assert row["HOG + pixels"] > row["pixels only"]
+    assert f"{lesson.loc[cards['mlp']['display_name'], 'pixels only']:.1%}" in features_note(features_lesson(cards))
+
+
+def test_a_card_with_half_a_features_experiment_is_left_out() -> None:
+    from fer_core.dashboard import features_lesson
+
+    card = {"display_name": "X", "test_accuracy": 0.5, "features_experiment": {"pixels_only": {"test_accuracy": 0.4}}}
+    assert features_lesson({"x": card}).empty
