@@ -1,4 +1,4 @@
-"""A random forest in a compact, column-wise form: the same predictions in about a fifth of the file.
+"""A random forest in a compact, column-wise form: the same predictions in a half to a fifth of the file.
 
 A pickled scikit-learn forest stores 64 bytes per tree node, most of which prediction never reads
 (impurity, sample counts, the class mix of inner nodes) and the rest in 8-byte numbers. Here each
