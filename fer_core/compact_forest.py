@@ -6,7 +6,8 @@ tree keeps only what prediction needs, as separate typed columns that compress w
 
 * which nodes are leaves (one bit each; a node's left child is always the next node, because
   scikit-learn numbers nodes depth first);
-* for inner nodes the pixel tested (2 bytes), the threshold and the offset to the right child;
+* for inner nodes the pixel tested (2 bytes), the threshold, the offset to the right child and
+  where a missing value goes (one bit);
 * for leaves the training-sample count of each class.
 
 Thresholds on pixels take few distinct values (halfway between two grey levels), so they are
@@ -58,7 +59,8 @@ def pack_forest(forest: Any) -> dict[str, Any]:
         "node_counts": counts.astype(np.int32),
         "max_depths": np.array([state["max_depth"] for state in states], dtype=np.int32),
         "is_leaf": np.packbits(leaf),
-        "feature": nodes["feature"][inner].astype(np.uint16),
+        "feature": nodes["feature"][inner].astype(np.uint16 if forest.n_features_in_ <= 2**16 else np.uint32),
+        "missing_left": np.packbits(nodes["missing_go_to_left"][inner] != 0),  # where NaN inputs go
         "threshold_table": threshold_table,
         "threshold_index": threshold_index.astype(index_type),
         "right_offset": (nodes["right_child"][inner] - local[inner]).astype(np.uint32),
@@ -87,6 +89,7 @@ def unpack_forest(packed: dict[str, Any]) -> Any:
     counts = packed["node_counts"].astype(np.int64)
     leaf = np.unpackbits(packed["is_leaf"], count=int(counts.sum())).astype(bool)
     threshold = packed["threshold_table"][packed["threshold_index"]]
+    missing_left = np.unpackbits(packed["missing_left"], count=len(threshold)).astype(np.uint8)
     leaf_values = packed["leaf_values"]
     leaf_totals = leaf_values.sum(axis=1, dtype=np.float64)  # sample counts (or 1 for fractions)
     if leaf_values.dtype == np.uint16:
@@ -110,6 +113,7 @@ def unpack_forest(packed: dict[str, Any]) -> Any:
         nodes["right_child"][inner] = index[inner] + packed["right_offset"][inner_rows]
         nodes["feature"][inner] = packed["feature"][inner_rows]
         nodes["threshold"][inner] = threshold[inner_rows]
+        nodes["missing_go_to_left"][inner] = missing_left[inner_rows]
         nodes["n_node_samples"][is_leaf] = np.rint(leaf_totals[leaf_rows]).astype(np.int64)
         nodes["weighted_n_node_samples"][is_leaf] = leaf_totals[leaf_rows]
         values = np.zeros((n, 1, n_classes), dtype=np.float64)

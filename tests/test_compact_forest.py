@@ -18,7 +18,7 @@ pytest_plugins = ["fixtures_core"]
 Faces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 #: Every node field that prediction reads must come back bit for bit.
-PREDICTION_FIELDS = ("left_child", "right_child", "feature", "threshold")
+PREDICTION_FIELDS = ("left_child", "right_child", "feature", "threshold", "missing_go_to_left")
 
 
 def _fitted_forest(small_faces: Faces, **params) -> tuple:
@@ -67,6 +67,19 @@ def test_weighted_leaf_fractions_are_kept_exactly(small_faces: Faces) -> None:
     packed = pack_forest(forest)
     assert packed["leaf_values"].dtype == np.float64
     np.testing.assert_array_equal(unpack_forest(packed).predict_proba(features), forest.predict_proba(features))
+
+
+def test_where_missing_values_go_is_kept(small_faces: Faces) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y, x_val, _ = small_faces
+    rng = np.random.default_rng(0)
+    flat, features = x.reshape(len(x), -1) / 255.0, x_val.reshape(len(x_val), -1) / 255.0
+    flat[rng.random(flat.shape) < 0.2] = np.nan  # scikit-learn's trees learn a side for missing values
+    features[rng.random(features.shape) < 0.2] = np.nan
+    forest = RandomForestClassifier(4, random_state=0).fit(flat, y)
+    assert any(tree.tree_.missing_go_to_left.any() for tree in forest.estimators_)
+    np.testing.assert_array_equal(unpack_forest(pack_forest(forest)).predict_proba(features), forest.predict_proba(features))
 
 
 def test_packed_file_is_much_smaller(small_faces: Faces) -> None:
