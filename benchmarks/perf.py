@@ -265,8 +265,9 @@ def all_models_rss() -> float:
         "from fer_core.artifacts import load_model, trained_models\n"
         "from benchmarks.serving import rss_mb\n"
         "import os\n"
-        "for name in trained_models():\n"
-        "    load_model(name)[0].predict_proba(np.zeros((1, 48, 48), np.uint8))\n"
+        "models = [load_model(name)[0] for name in trained_models()]  # all held at once\n"
+        "for model in models:\n"
+        "    model.predict_proba(np.zeros((1, 48, 48), np.uint8))\n"
         "print(rss_mb(os.getpid()))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)

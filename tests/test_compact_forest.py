@@ -79,7 +79,8 @@ def test_where_missing_values_go_is_kept(small_faces: Faces) -> None:
     features[rng.random(features.shape) < 0.2] = np.nan
     forest = RandomForestClassifier(4, random_state=0).fit(flat, y)
     assert any(tree.tree_.missing_go_to_left.any() for tree in forest.estimators_)
-    np.testing.assert_array_equal(unpack_forest(pack_forest(forest)).predict_proba(features), forest.predict_proba(features))
+    rebuilt = unpack_forest(pack_forest(forest))
+    np.testing.assert_array_equal(rebuilt.predict_proba(features), forest.predict_proba(features))
 
 
 def test_packed_file_is_much_smaller(small_faces: Faces) -> None:
