@@ -66,7 +66,14 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
         if name == "mlp":
             params["features"] = "hog+pixels" if hog_toggle(defaults, "mlp_hog") else "pixels"
     elif name == "random_forest":
-        params["n_estimators"] = cols[1].number_input("Trees", 1, 1000, int(defaults["n_estimators"]), key="rf_trees")
+        params["n_estimators"] = cols[1].number_input(
+            "Trees",
+            1,
+            500,
+            int(defaults["n_estimators"]),
+            key="rf_trees",
+            help="A fully grown tree on all of train takes about 3 MB of memory: 150 trees need about 0.5 GB.",
+        )
         depth = cols[2].number_input(
             "Maximum depth (0 = no limit)",
             0,
