@@ -171,8 +171,8 @@ class TestHogLayer:
         theirs = hog_features(faces)
         assert ours.shape == theirs.shape == (32, 900)
         # Same layout and scale; values differ a little (OpenCV adds a Gaussian window and interpolation).
-        assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.75
-        assert np.corrcoef(ours.ravel(), np.roll(theirs, 36, axis=1).ravel())[0, 1] < 0.6  # a shifted layout fails
+        assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.7  # 0.82 on FER2013 faces, 0.77 synthetic
+        assert np.corrcoef(ours.ravel(), np.roll(theirs, 36, axis=1).ravel())[0, 1] < 0.5  # shifted: ~0.25
 
     def test_gradients_reach_the_pixels(self, small_faces: Faces) -> None:
         import tensorflow as tf
