@@ -16,7 +16,7 @@ import joblib
 import numpy as np
 
 from fer_core.data import load_dataset, validation_split
-from fer_core.preprocessing import flip_faces
+from fer_core.preprocessing import flip_faces, hog_features
 
 
 def _size_mb(estimator) -> float:
@@ -26,13 +26,6 @@ def _size_mb(estimator) -> float:
     buffer = io.BytesIO()
     joblib.dump(pack_forest(estimator), buffer, compress=("xz", 6))
     return buffer.tell() / 1e6
-
-
-def _hog(x: np.ndarray) -> np.ndarray:
-    import cv2
-
-    hog = cv2.HOGDescriptor((48, 48), (16, 16), (8, 8), (8, 8), 9)
-    return np.stack([hog.compute(face).ravel() for face in x])
 
 
 def main(data: str, which: str) -> None:
@@ -61,7 +54,7 @@ def main(data: str, which: str) -> None:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        h_tr, h_va = _hog(x_tr), _hog(x_va)
+        h_tr, h_va = hog_features(x_tr), hog_features(x_va)
         for name, f_tr, f_va, pca, c in [
             ("hog", h_tr, h_va, None, 1.0), ("hog", h_tr, h_va, None, 0.1), ("hog", h_tr, h_va, 300, 1.0),
             ("hog+pix", np.hstack([h_tr, flat(x_tr) / 255]), np.hstack([h_va, flat(x_va) / 255]), 400, 1.0),
