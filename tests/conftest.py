@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: The shared read-only FER2013 copy beside the repository (``../shared/fer2013``).
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "fer2013"
 if str(REPO) not in sys.path:  # pages import ui_common and fer_core from the repository root
     sys.path.insert(0, str(REPO))
+
+from fer_core.data import resolve_data_dir  # noqa: E402 - after the path set-up above
+
+#: The real FER2013, found by the app's own rule: ``$FER_DATA_DIR``, else ``data/fer2013``.
+#: Without it the with-dataset tests skip and the rest run on synthetic faces.
+DATA_DIR = resolve_data_dir()
 HAS_DATA = (DATA_DIR / "train").is_dir() and (DATA_DIR / "test").is_dir()
-NO_DATA_REASON = f"FER2013 is not at {DATA_DIR}; put the image folders there to run the with-dataset tests."
+NO_DATA_REASON = f"FER2013 is not at {DATA_DIR}; set FER_DATA_DIR to its image folders to run this test."
 
 #: Tiny versions of the six registry models: enough to write real cards in seconds.
 TINY_PARAMS: dict[str, dict] = {

@@ -17,22 +17,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON
 from PIL import Image
 
-from fer_core.constants import CSV_LABEL_ORDER, DATA_DIR_ENV, EMOTIONS
+from fer_core.constants import CSV_LABEL_ORDER, EMOTIONS
 from fer_core.data import FerDataset
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow is imported lazily, after this
 
 REPO = Path(__file__).resolve().parents[1]
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "fer2013"
-#: The real FER2013 copy: ``$FER_DATA_DIR`` if it points at one, else ``../shared/fer2013``.
-REAL_DATA = Path(os.environ[DATA_DIR_ENV]) if os.environ.get(DATA_DIR_ENV) else _SHARED_DATA
-HAS_REAL_DATA = ((REAL_DATA / "train").is_dir() and (REAL_DATA / "test").is_dir()) or REAL_DATA.suffix in {
-    ".zip",
-    ".csv",
-}
-NO_REAL_DATA = f"FER2013 is not at {REAL_DATA}; set FER_DATA_DIR (or fill ../shared/fer2013) to run this test."
+#: One data-location rule for every test (see conftest.py): ``$FER_DATA_DIR``, else ``data/fer2013``.
+REAL_DATA, HAS_REAL_DATA, NO_REAL_DATA = DATA_DIR, HAS_DATA, NO_DATA_REASON
 needs_real_data = pytest.mark.skipif(not HAS_REAL_DATA, reason=NO_REAL_DATA)
 
 #: The published FER2013 counts, in EMOTIONS order.
