@@ -34,7 +34,8 @@ from fer_core.artifacts import best_model_name, load_model
 from fer_core.data import dataset_available, load_dataset, resolve_data_dir
 from fer_core.faces import detect_faces, predict_image
 from fer_core.live import LiveProcessor, LiveSettings
-from fer_core.models import REGISTRY, KerasModel, _batches
+from fer_core.models import REGISTRY
+from fer_core.models.keras_models import KerasModel, training_batches
 from fer_core.preprocessing import prepare
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -131,16 +132,13 @@ def bench_training(root: Path, steps: int, repeats: int) -> list[Row]:
     y = np.eye(7, dtype=np.float32)[dataset.y_train[:n]]
 
     def fresh_model() -> Any:
-        wrapper = KerasModel(spec, params)
         keras.utils.set_random_seed(0)
-        wrapper.model_ = spec.builder(params)
-        wrapper._compile(steps)
-        return wrapper.model_
+        return KerasModel(spec, params).build_network(steps)
 
     shift = float(params["shift"])
     generator = ImageDataGenerator(horizontal_flip=True, width_shift_range=shift, height_shift_range=shift)
     feeds = {
-        "ours": lambda: _batches(x, y, None, params),
+        "ours": lambda: training_batches(x, y, None, params),
         "seed": lambda: generator.flow(x, y, batch_size=int(params["batch_size"]), shuffle=True, seed=0),
     }
     rates: dict[str, list[float]] = {"ours": [], "seed": []}

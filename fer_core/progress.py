@@ -59,10 +59,6 @@ class StopFlag:
         return self._event.is_set()
 
 
-class TrainingStopped(Exception):  # noqa: N818 - it is a signal, not an error
-    """Raised inside scikit-learn training loops when a stop was requested."""
-
-
 def emit(callback: ProgressCallback | None, event: ProgressEvent) -> None:
     """Send ``event`` to ``callback`` if there is one."""
     if callback is not None:

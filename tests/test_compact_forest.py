@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from fer_core.artifacts import load_model, write_artifact
-from fer_core.compact_forest import pack_forest, unpack_forest
 from fer_core.models import create_model, params_to_json
+from fer_core.models.packed_forest import pack_forest, unpack_forest
 
 pytest_plugins = ["fixtures_core"]
 

@@ -164,7 +164,7 @@ class TestHogLayer:
     """The MLP's in-network HOG layer: OpenCV's features, in OpenCV's order, and differentiable."""
 
     def test_matches_opencv_hog(self, small_faces: Faces) -> None:
-        from fer_core.keras_layers import HogFeatures
+        from fer_core.models.layers import HogFeatures
 
         faces = small_faces[0][:32]
         ours = np.asarray(HogFeatures()(faces[..., None].astype(np.float32) / 255.0))
@@ -177,7 +177,7 @@ class TestHogLayer:
     def test_gradients_reach_the_pixels(self, small_faces: Faces) -> None:
         import tensorflow as tf
 
-        from fer_core.keras_layers import HogFeatures
+        from fer_core.models.layers import HogFeatures
 
         faces = tf.convert_to_tensor(small_faces[0][:2, ..., None].astype(np.float32) / 255.0)
         with tf.GradientTape() as tape:

@@ -28,7 +28,8 @@ import numpy as np
 from fer_core.artifacts import load_model, write_artifact
 from fer_core.data import load_dataset, validation_split
 from fer_core.evaluation import evaluate, rounded
-from fer_core.models import KerasModel, create_model
+from fer_core.models import create_model
+from fer_core.models.keras_models import KerasModel
 from fer_core.training import build_card, inference_timings
 
 GPU_NOTE = "Trained with fer_core's own recipe on one NVIDIA H100 (Keras 3, JAX backend) via tools/gpu_train_zoo.sh"

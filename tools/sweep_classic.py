@@ -20,8 +20,8 @@ from fer_core.preprocessing import flip_faces, hog_features
 
 
 def _size_mb(estimator) -> float:
-    """The shipped file size: forests are stored packed (fer_core.compact_forest), xz-compressed."""
-    from fer_core.compact_forest import pack_forest
+    """The shipped file size: forests are stored packed (fer_core.models.packed_forest), xz-compressed."""
+    from fer_core.models.packed_forest import pack_forest
 
     buffer = io.BytesIO()
     joblib.dump(pack_forest(estimator), buffer, compress=("xz", 6))

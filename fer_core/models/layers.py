@@ -1,7 +1,7 @@
 """Custom Keras layers of the zoo (imported lazily: importing it imports Keras).
 
 The layers are registered with Keras, so saved models that use them load with ``safe_mode=True``
-and no ``custom_objects``, as long as this module was imported first (``models`` does that).
+and no ``custom_objects``, as long as this module was imported first (``keras_models`` does that).
 """
 
 from __future__ import annotations

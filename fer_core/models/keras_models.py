@@ -1,0 +1,307 @@
+"""The Keras family: a network wrapped to the shared contract, and its training loop.
+
+:class:`KerasModel` trains any network from :mod:`fer_core.models.networks` on augmented batches
+(:func:`training_batches`), reports progress and honours stop requests through
+:func:`keras_callbacks`, keeps the best weights on validation, and saves a compact ``.keras`` file
+without optimizer state. Keras is imported when first used, so importing the registry stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_core.constants import NUM_CLASSES
+from fer_core.models.base import FerModel, ModelSpec
+from fer_core.models.networks import keras_module
+from fer_core.preprocessing import prepare
+from fer_core.progress import ProgressCallback, ProgressEvent, StopFlag, emit
+
+
+def augment_batch(x: np.ndarray, params: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """Random horizontal flip and shift of a float batch ``(b, 48, 48)`` (vectorised, copy).
+
+    Shift is pad-by-reflection + random crop, the classic cheap FER augmentation; it runs in NumPy
+    on whole batches, which is far cheaper on a CPU than in-graph affine transforms.
+    """
+    out = np.array(x, copy=True)
+    size = out.shape[1]
+    if params.get("flip", True):
+        flip = rng.random(len(out)) < 0.5
+        out[flip] = out[flip, :, ::-1]
+    pad = int(round(float(params.get("shift", 0.0)) * size))
+    if pad > 0:
+        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
+        offsets = rng.integers(0, 2 * pad + 1, size=(len(out), 2))
+        rows = offsets[:, 0, None] + np.arange(size)  # (b, 48)
+        cols = offsets[:, 1, None] + np.arange(size)
+        out = padded[np.arange(len(out))[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out
+
+
+def training_batches(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, params: Mapping[str, Any]) -> Any:
+    """A Keras PyDataset of shuffled, augmented batches (works on every Keras backend)."""
+    keras = keras_module()
+
+    class AugmentedBatches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batch_size = int(params["batch_size"])
+            self.rng = np.random.default_rng(int(params["seed"]))
+            self.order = self.rng.permutation(len(x))
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(x) / self.batch_size))
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+            idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+            xb = x[idx]
+            if params.get("augment"):
+                shape = xb.shape
+                xb = augment_batch(xb.reshape(len(xb), 48, 48), params, self.rng).reshape(shape)
+            if weights is None:
+                return xb, y[idx]
+            return xb, y[idx], weights[idx]
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(x))
+
+    return AugmentedBatches()
+
+
+def keras_callbacks(
+    model: FerModel,
+    callback: ProgressCallback | None,
+    stop: StopFlag | None,
+    steps_per_epoch: int,
+    *,
+    has_validation: bool,
+) -> list[Any]:
+    """Keras callbacks: progress events, stop-at-next-batch, best-weights keeping, early stopping."""
+    keras = keras_module()
+    params = model.params
+    epochs = int(params["epochs"])
+
+    class Progress(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.best: float = -np.inf
+            self.best_weights: list[Any] | None = None
+            self.started = 0.0
+
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            self.started = time.perf_counter()
+            emit(callback, ProgressEvent("start", model.name, epochs=epochs, batches=steps_per_epoch))
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            emit(
+                callback,
+                ProgressEvent(
+                    "batch",
+                    model.name,
+                    epoch=self.epoch,
+                    epochs=epochs,
+                    batch=batch + 1,
+                    batches=steps_per_epoch,
+                    logs={k: float(v) for k, v in (logs or {}).items()},
+                ),
+            )
+            if stop is not None and stop.is_set():
+                model.stopped_early_ = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            for key, value in logs.items():
+                model.history_.setdefault(key, []).append(value)
+            monitor = logs.get("val_accuracy", logs.get("accuracy", 0.0))
+            if monitor > self.best:
+                self.best = monitor
+                if params.get("restore_best"):
+                    self.best_weights = self.model.get_weights()
+            emit(
+                callback,
+                ProgressEvent(
+                    "epoch",
+                    model.name,
+                    epoch=epoch + 1,
+                    epochs=epochs,
+                    batch=steps_per_epoch,
+                    batches=steps_per_epoch,
+                    logs=logs,
+                ),
+            )
+
+        def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+            emit(callback, ProgressEvent("end", model.name, epoch=self.epoch, epochs=epochs))
+
+    callbacks: list[Any] = [Progress()]
+    patience = int(params.get("patience") or 0)
+    if patience and has_validation:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max"))
+    return callbacks
+
+
+def deflate_keras_file(source: Path, target: Path) -> None:
+    """Copy a ``.keras`` archive with its members deflated (Keras stores them; ~9 % smaller)."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        for info in src.infolist():
+            out.writestr(info.filename, src.read(info.filename))
+
+
+class KerasModel(FerModel):
+    """A Keras network wrapped to the shared contract; trains with validation-based selection."""
+
+    model_: Any
+
+    def build_network(self, steps_per_epoch: int) -> Any:
+        """A fresh network (``model_``) compiled with this recipe's optimizer, schedule and loss."""
+        keras = keras_module()
+        p = self.params
+        self.model_ = self.spec.builder(p)
+        epochs = int(p["epochs"])
+        if p["schedule"] == "cosine":
+            warmup = min(int(p["warmup_epochs"]), max(0, epochs // 4)) * steps_per_epoch
+            learning_rate: Any = keras.optimizers.schedules.CosineDecay(
+                initial_learning_rate=float(p["learning_rate"]) * (0.01 if warmup else 1.0),
+                decay_steps=max(1, epochs * steps_per_epoch - warmup),
+                warmup_target=float(p["learning_rate"]) if warmup else None,
+                warmup_steps=warmup,
+                alpha=0.0,
+            )
+        else:
+            learning_rate = float(p["learning_rate"])
+        if p["optimizer"] == "sgd":
+            optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+        else:
+            optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        self.model_.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=float(p["label_smoothing"])),
+            metrics=["accuracy"],
+        )
+        return self.model_
+
+    def _fit_ensemble(self, x, y, x_val, y_val, callback, stop) -> KerasModel:
+        """Train each member (same recipe, its own epoch count) and average their outputs."""
+        members: list[KerasModel] = []
+        epochs_list = [int(e) for e in self.params["ensemble_epochs"]]
+        for i, epochs in enumerate(epochs_list):
+            emit(callback, ProgressEvent("message", self.name, message=f"Ensemble member {i + 1}/{len(epochs_list)}"))
+            # Members differ by their epoch count; a repeated count gets a new seed so it is not a copy.
+            seed = int(self.params["seed"]) + epochs_list[:i].count(epochs)
+            member = KerasModel(self.spec, {**self.params, "ensemble_epochs": [epochs], "epochs": epochs, "seed": seed})
+            members.append(member.fit(x, y, x_val, y_val, callback=callback, stop=stop))
+            if member.stopped_early_:
+                self.stopped_early_ = True
+                break
+        self.compose(members)
+        return self
+
+    def compose(self, members: list[KerasModel]) -> None:
+        """Become the average of trained single-network ``members``."""
+        self.params["ensemble_epochs"] = [int(m.params["epochs"]) for m in members]
+        self.params["epochs"] = int(members[0].params["epochs"])
+        if len(members) == 1:
+            self.model_ = members[0].model_
+        else:
+            self.model_ = self.spec.builder(self.params)
+            for i, member in enumerate(members):
+                self.model_.get_layer(f"cnn_member_{i}").set_weights(member.model_.get_weights())
+        self.history_ = members[0].history_
+        self.member_histories_ = [m.history_ for m in members]
+
+    def fit(self, x, y, x_val=None, y_val=None, *, callback=None, stop=None):  # type: ignore[override]
+        if len(self.params.get("ensemble_epochs") or []) > 1:  # only the cnn has members
+            return self._fit_ensemble(x, y, x_val, y_val, callback, stop)
+        keras = keras_module()
+        p = self.params
+        keras.utils.set_random_seed(int(p["seed"]))
+        x_in = prepare(x, self.spec.input_kind)
+        y_in = np.eye(NUM_CLASSES, dtype=np.float32)[y]
+        batch_size = int(p["batch_size"])
+        steps = int(np.ceil(len(x_in) / batch_size))
+        self.build_network(steps)
+        validation = None
+        if x_val is not None and y_val is not None and len(y_val):
+            validation = (prepare(x_val, self.spec.input_kind), np.eye(NUM_CLASSES, dtype=np.float32)[y_val])
+        sample_weights = None
+        if p.get("class_weight") == "balanced":
+            counts = np.bincount(y, minlength=NUM_CLASSES).astype(np.float64)
+            per_class = len(y) / (NUM_CLASSES * np.maximum(counts, 1))
+            sample_weights = per_class[y].astype(np.float32)
+        callbacks = keras_callbacks(self, callback, stop, steps, has_validation=validation is not None)
+        self.model_.fit(
+            training_batches(x_in, y_in, sample_weights, p),
+            epochs=int(p["epochs"]),
+            validation_data=validation,
+            validation_batch_size=512,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        return self
+
+    def _inference_fn(self) -> Callable[[np.ndarray], Any]:
+        """A compiled forward pass (eager Keras calls rebuild work per call; this does not)."""
+        fn = getattr(self, "_infer", None)
+        if fn is not None and getattr(self, "_infer_for", None) is self.model_:
+            return fn
+        keras = keras_module()
+        model = self.model_
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            signature = [tf.TensorSpec((None, *self.spec.input_shape), tf.float32)]
+            fn = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
+        else:
+
+            def fn(batch: np.ndarray) -> Any:
+                return model.predict(batch, batch_size=512, verbose=0)
+
+        self._infer, self._infer_for = fn, model
+        return fn
+
+    def _predict_proba(self, x: np.ndarray) -> np.ndarray:
+        keras = keras_module()
+        inputs = prepare(x, self.spec.input_kind)
+        infer = self._inference_fn()
+        out = []
+        for start in range(0, len(inputs), 512):
+            batch = inputs[start : start + 512]
+            out.append(keras.ops.convert_to_numpy(infer(batch)))
+        return np.concatenate(out).astype(np.float32)
+
+    def n_parameters(self) -> int:
+        return int(self.model_.count_params())
+
+    def save(self, directory: Path) -> Path:
+        """Save the network without optimizer state (a third of the size, all that inference needs)."""
+        path = Path(directory) / self.spec.file_name
+        clean = self.spec.builder(self.params)
+        clean.set_weights(self.model_.get_weights())
+        stored = path.with_suffix(".stored.keras")
+        clean.save(stored)
+        deflate_keras_file(stored, path)
+        stored.unlink()
+        return path
+
+    @classmethod
+    def load(cls, spec: ModelSpec, params: Mapping[str, Any], directory: Path) -> KerasModel:
+        keras = keras_module()
+        model = cls(spec, spec.saved_params(params))
+        import fer_core.models.layers  # noqa: F401 - imports Keras; registers our layers before loading
+
+        model.model_ = keras.saving.load_model(Path(directory) / spec.file_name, compile=False, safe_mode=True)
+        return model
