@@ -11,12 +11,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
-$(VENV)/.runtime: requirements.txt constraints.txt | $(BIN)/python
+# The project itself is installed editable (fer_core, fer_ui and the shipped models, plus the
+# `fer-studio` command), so pages, tests, benchmarks and tools import it with no path tricks.
+$(VENV)/.runtime: requirements.txt constraints.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -r requirements.txt -c constraints.txt
+	$(BIN)/pip install --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt constraints.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --no-deps -e .
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime
@@ -42,14 +46,14 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 
 # Speed: data loading, training throughput, inference, the app (prints a table, writes benchmarks/results.json).
 bench: $(VENV)/.bench
-	$(BIN)/python benchmarks/perf.py
+	$(BIN)/python -m benchmarks.perf
 
 bench-accuracy: $(VENV)/.bench
-	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python -m benchmarks.accuracy
 
 # Load: 10 detector users + 2 comparison-page users on a local server for 60 s, then 500 predictions.
 load: $(VENV)/.dev
-	$(BIN)/python benchmarks/load.py
+	$(BIN)/python -m benchmarks.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

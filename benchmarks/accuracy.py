@@ -7,11 +7,6 @@ angry, disgust, fear, happy, sad, surprise, neutral and it takes 64x64 faces sca
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
 import importlib.util
 import os
 import time
@@ -54,9 +49,11 @@ def main() -> None:
     dataset = load_dataset(os.environ.get("FER_DATA_DIR"))
     x, y = dataset.x_test, dataset.y_test
     rows = []
-    for name, card in list_cards().items():
-        if "error" in card:
-            rows.append((name, None, None, None, None, card["error"]))
+    cards = list_cards()
+    for name in cards:
+        card = cards.cards.get(name)
+        if card is None:
+            rows.append((name, None, None, None, None, cards.errors[name]))
             continue
         model, _ = load_model(name)
         start = time.perf_counter()
@@ -70,7 +67,7 @@ def main() -> None:
                 tta["accuracy"],
                 tta["macro_f1"],
                 seconds,
-                "card TTA" if card.get("headline_tta") else "",
+                "card TTA" if card.headline_tta else "",
             )
         )
     fer_model = fer_package_model()

@@ -15,21 +15,18 @@ Writes ``benchmarks/load_results.json``. Exit status 1 if there was any error or
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
 import argparse
 import asyncio
 import json
 import os
 import re
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -199,11 +196,11 @@ def phase_one(users: int, browsers: int, seconds: float) -> dict:
 
 
 def phase_two(threads: int, predictions: int) -> dict:
-    from fer_core.artifacts import best_model_name, load_model
+    from fer_core.artifacts import list_cards, load_model
     from fer_core.faces import FaceDetector
     from fer_core.photo import analyse_photo
 
-    name = best_model_name() or "cnn"
+    name = list_cards().best() or "cnn"
     model, _ = load_model(name)
     detector = FaceDetector()
     base = face_photo()

@@ -8,11 +8,6 @@ this machine, and the ratio is what the target is about. Speed targets live here
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
 import argparse
 import json
 import os
@@ -20,19 +15,21 @@ import platform
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from benchmarks.serving import CHROMIUM, CHROMIUM_ARGS, REPO, streamlit_server, wait_idle
-from fer_core.artifacts import best_model_name, load_model
+from fer_core.artifacts import list_cards, load_model
 from fer_core.data import dataset_available, load_dataset, resolve_data_dir
-from fer_core.faces import detect_faces, predict_image
+from fer_core.faces import FaceDetector, find_faces, predict_image
 from fer_core.live import LiveProcessor, LiveSettings
 from fer_core.models import REGISTRY
 from fer_core.models.keras_models import KerasModel, training_batches
@@ -218,7 +215,8 @@ def bench_frame(model: Any, frames: list[np.ndarray], repeats: int) -> Row:
     faces = len(processor.process(frames[0])[1])
     every = LiveProcessor(model, settings=LiveSettings(full_detection_every=1))
     every_ms = 1000 * median(timed(lambda: [every.process(f) for f in frames], repeats, warmup=1)) / len(frames)
-    photo = timed(lambda: [predict_image(f, model) for f in frames], repeats, warmup=1)
+    face_detector = FaceDetector()
+    photo = timed(lambda: [predict_image(f, model, face_detector) for f in frames], repeats, warmup=1)
     photo_ms = 1000 * median(photo) / len(frames)
     figure = "640x480 frame, one face: detect + classify"
     detector = fer_detector()
@@ -260,10 +258,10 @@ def all_models_rss() -> float:
     """RSS (MB) of a fresh Python process after loading all six models and predicting one face each."""
     code = (
         "import numpy as np\n"
-        "from fer_core.artifacts import load_model, trained_models\n"
+        "from fer_core.artifacts import list_cards, load_model\n"
         "from benchmarks.serving import rss_mb\n"
         "import os\n"
-        "models = [load_model(name)[0] for name in trained_models()]  # all held at once\n"
+        "models = [load_model(name)[0] for name in list_cards().trained]  # all held at once\n"
         "for model in models:\n"
         "    model.predict_proba(np.zeros((1, 48, 48), np.uint8))\n"
         "print(rss_mb(os.getpid()))\n"
@@ -376,11 +374,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     rows: list[Row] = []
-    name = best_model_name() or "cnn"
+    name = list_cards().best() or "cnn"
     model, _ = load_model(name)
     frame = face_frame()
     frames = [np.roll(frame, shift=i, axis=1) for i in range(10)]
-    _, crops = detect_faces(frame)
+    _, crops = find_faces(frame, FaceDetector())
     face = crops[0] if len(crops) else load_dataset(root).x_test[0]
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "astronaut.jpg"

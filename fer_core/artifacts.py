@@ -1,5 +1,8 @@
 """Trained-model artifacts: ``<models_dir>/<name>/`` holds the model file and its ``card.json``.
 
+Cards are :class:`~fer_core.cards.ModelCard` objects; :func:`list_cards` gives a folder's
+:class:`~fer_core.cards.ModelCards` (trained models, the best one, why others are unavailable).
+
 Writes are atomic: everything is written into a temporary folder beside the target and renamed
 into place, with the previous version kept as a backup until the new one is complete, so a crash
 never leaves a half-written model where a good one was. Models are only ever loaded from a
@@ -14,8 +17,8 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
+from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import MODELS_DIR, MODELS_DIR_ENV
 from fer_core.errors import ModelNotFoundError
 from fer_core.models import REGISTRY, FerModel, get_spec, load_model_from_dir
@@ -36,7 +39,7 @@ def model_dir(name: str, models_dir: Path | None = None) -> Path:
     return Path(models_dir or default_models_dir()) / name
 
 
-def write_artifact(model: FerModel, card: dict[str, Any], models_dir: Path | None = None) -> Path:
+def write_artifact(model: FerModel, card: ModelCard, models_dir: Path | None = None) -> Path:
     """Save ``model`` and ``card`` atomically into ``models_dir/<name>``; return that folder."""
     root = Path(models_dir or default_models_dir())
     root.mkdir(parents=True, exist_ok=True)
@@ -44,10 +47,8 @@ def write_artifact(model: FerModel, card: dict[str, Any], models_dir: Path | Non
     staging = Path(tempfile.mkdtemp(prefix=f".{model.name}-", dir=root))
     try:
         model_path = model.save(staging)
-        card = dict(card)
-        card["file"] = model_path.name
-        card["file_size_bytes"] = model_path.stat().st_size
-        (staging / CARD_NAME).write_text(json.dumps(card, indent=1) + "\n")
+        card = card.with_file(model_path.name, model_path.stat().st_size)
+        (staging / CARD_NAME).write_text(card.to_json())
         _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -60,14 +61,14 @@ def install_artifact(source: Path, models_dir: Path | None = None) -> Path:
     card = read_card(source)
     root = Path(models_dir or default_models_dir())
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{card['name']}-", dir=root))
+    staging = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=root))
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True)
-        _swap_into_place(staging, root / card["name"])
+        _swap_into_place(staging, root / card.name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return root / card["name"]
+    return root / card.name
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -84,58 +85,41 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
-def read_card(directory: Path) -> dict[str, Any]:
-    """The card of a model folder; a missing or corrupt card raises ModelNotFoundError."""
+def read_card(directory: Path) -> ModelCard:
+    """The card of a model folder; a missing, corrupt or invalid card raises ModelNotFoundError."""
     path = Path(directory) / CARD_NAME
     try:
-        card = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelNotFoundError(f"No model card at {path}; the model is not trained yet.") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelNotFoundError(f"The model card {path} is unreadable ({exc}).") from exc
-    if not isinstance(card, dict) or card.get("name") not in REGISTRY:
-        raise ModelNotFoundError(f"The model card {path} does not describe a registered model.")
-    return card
+    return ModelCard.from_dict(data, source=f"The model card {path}")
 
 
-def list_cards(models_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Cards of every registered model, in registry order; an unavailable one is ``{"error": ...}``."""
-    cards: dict[str, dict[str, Any]] = {}
+def list_cards(models_dir: Path | None = None) -> ModelCards:
+    """Every registered model's card in ``models_dir``, or why the model is unavailable."""
+    cards: dict[str, ModelCard] = {}
+    errors: dict[str, str] = {}
     for name in REGISTRY:
         directory = Path(models_dir or default_models_dir()) / name
         try:
             card = read_card(directory)
-            if not (directory / card.get("file", get_spec(name).file_name)).is_file():
+            if not (directory / (card.file or get_spec(name).file_name)).is_file():
                 raise ModelNotFoundError(f"The model file for {name} is missing from {directory}.")
             cards[name] = card
         except ModelNotFoundError as exc:
-            cards[name] = {"name": name, "error": str(exc)}
-    return cards
+            errors[name] = str(exc)
+    return ModelCards(cards=cards, errors=errors)
 
 
-def trained_models(models_dir: Path | None = None) -> list[str]:
-    """Names of the models whose artifacts are present and readable."""
-    return [name for name, card in list_cards(models_dir).items() if "error" not in card]
-
-
-def load_model(name: str, models_dir: Path | None = None) -> tuple[FerModel, dict[str, Any]]:
+def load_model(name: str, models_dir: Path | None = None) -> tuple[FerModel, ModelCard]:
     """Load a trained model and its card from the models directory."""
     directory = model_dir(name, models_dir)
     card = read_card(directory)
     with _load_lock:  # Keras model construction is not thread-safe.
         try:
-            model = load_model_from_dir(directory, card.get("params", {}), name)
+            model = load_model_from_dir(directory, card.params, name)
         except (OSError, ValueError, EOFError, KeyError) as exc:
             raise ModelNotFoundError(f"The {name} model in {directory} could not be loaded ({exc}).") from exc
     return model, card
-
-
-def best_model_name(models_dir: Path | None = None) -> str | None:
-    """The trained model with the highest headline test accuracy, if any."""
-    best, best_acc = None, -1.0
-    for name, card in list_cards(models_dir).items():
-        acc = card.get("test_accuracy") if "error" not in card else None
-        acc = float(acc) if isinstance(acc, (int, float)) else -1.0
-        if acc > best_acc:
-            best, best_acc = name, acc
-    return best

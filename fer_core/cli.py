@@ -16,8 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fer_core.artifacts import default_models_dir, list_cards, load_model
 from fer_core.constants import EMOTIONS
+from fer_core.data import load_dataset
 from fer_core.errors import FerError
+from fer_core.evaluation import evaluate, rounded
+from fer_core.faces import FaceDetector, predict_image
+from fer_core.images import read_image
+from fer_core.models import MODEL_NAMES, REGISTRY, get_spec
+from fer_core.models.registry import params_by_model
+from fer_core.progress import StopFlag
+from fer_core.summary import summarize
+from fer_core.training import train_model
 
 EXIT_USER_ERROR = 2
 
@@ -40,7 +50,6 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _model_names(name: str) -> list[str]:
-    from fer_core.models import MODEL_NAMES, get_spec
 
     if name == "all":
         return list(MODEL_NAMES)
@@ -88,8 +97,6 @@ class _TqdmProgress:
 
 
 def cmd_data_summary(args: argparse.Namespace) -> int:
-    from fer_core.data import load_dataset
-    from fer_core.summary import summarize
 
     dataset = load_dataset(args.data)
     if args.json or args.out:
@@ -111,31 +118,19 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from fer_core.data import load_dataset
-    from fer_core.progress import StopFlag
-    from fer_core.training import train_model
 
     names = _model_names(args.model)
     params = _parse_params(args.param)
-    from fer_core.models import get_spec
-
-    known = set().union(*(get_spec(n).default_params for n in names))
-    if unknown := sorted(set(params) - known):
-        raise FerError(
-            f"Unknown parameter(s) {', '.join(unknown)} for {', '.join(names)}. Valid: {', '.join(sorted(known))}."
-        )
     if args.epochs is not None:
         params["epochs"] = args.epochs
     if args.seed is not None:
         params["seed"] = args.seed
+    per_model = params_by_model(names, params)  # unknown keys end here, with the valid ones listed
     dataset = load_dataset(args.data)
-    from fer_core.artifacts import default_models_dir
 
     out_dir = Path(args.out) if args.out else default_models_dir()
     summary = []
     for name in names:
-        spec = get_spec(name)
-        model_params = {k: v for k, v in params.items() if k in spec.default_params}
         stop = StopFlag()
         timer = None
         if args.max_minutes:
@@ -146,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train_model(
             name,
             dataset,
-            params=model_params,
+            params=per_model[name],
             limit=args.limit,
             out_dir=out_dir,
             callback=_TqdmProgress(name),
@@ -156,10 +151,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             timer.cancel()
         seconds = time.perf_counter() - started
         card = result.card
-        summary.append((name, card["test_accuracy"], card["test_macro_f1"], seconds))
+        summary.append((name, card.test_accuracy, card.test_macro_f1, seconds))
         print(
-            f"{name}: test accuracy {card['test_accuracy']:.4f} macro-F1 {card['test_macro_f1']:.4f}"
-            f"{' (flip TTA)' if card['headline_tta'] else ''} in {seconds:.0f} s -> {result.path}",
+            f"{name}: test accuracy {card.test_accuracy:.4f} macro-F1 {card.test_macro_f1:.4f}"
+            f"{' (flip TTA)' if card.headline_tta else ''} in {seconds:.0f} s -> {result.path}",
             flush=True,
         )
     if len(summary) > 1:
@@ -170,9 +165,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from fer_core.artifacts import load_model
-    from fer_core.data import load_dataset
-    from fer_core.evaluation import evaluate, rounded
 
     names = _model_names(args.model)
     models_dir = Path(args.models_dir) if args.models_dir else None
@@ -180,9 +172,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     for name in names:
         model, card = load_model(name, models_dir)
-        tta = card.get("headline_tta", False) if args.tta is None else args.tta
+        tta = card.headline_tta if args.tta is None else args.tta
         metrics = rounded(evaluate(model, dataset.x_test, dataset.y_test, tta=tta))
-        metrics["card_accuracy"] = card.get("test_accuracy")
+        metrics["card_accuracy"] = card.test_accuracy
         results[name] = metrics
     if args.json:
         print(json.dumps(results))
@@ -196,10 +188,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from fer_core.artifacts import best_model_name, load_model
-    from fer_core.faces import predict_image, read_image
 
-    name = args.model or best_model_name()
+    name = args.model or list_cards().best()
     if name is None:
         raise FerError("No trained model is installed in artifacts/models; run `python -m fer_core train cnn` first.")
     outputs: list[dict[str, Any]] = []
@@ -216,9 +206,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         outputs.append(entry)
     if any(image is not None for image in images):
         model, _ = load_model(name)
+        detector = FaceDetector()
         for entry, image in zip(outputs, images):
             if image is not None:
-                entry["faces"] = [f.to_dict() for f in predict_image(image, model, whole_image=args.whole_image)]
+                faces = predict_image(image, model, detector, whole_image=args.whole_image)
+                entry["faces"] = [face.to_dict() for face in faces]
     if args.json:
         print(json.dumps(outputs))
     else:
@@ -237,13 +229,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from fer_core.artifacts import list_cards
-    from fer_core.models import REGISTRY
 
     cards = list_cards(Path(args.models_dir) if args.models_dir else None)
     for name, spec in REGISTRY.items():
-        card = cards[name]
-        status = card.get("error") or f"test accuracy {card['test_accuracy']:.4f}"
+        accuracy = cards.headline_accuracy(name)
+        if not cards.is_trained(name):
+            status = cards.errors[name]
+        elif accuracy is None:
+            status = "trained, not evaluated on the test split"
+        else:
+            status = f"test accuracy {accuracy:.4f}"
         print(f"{name:<15}{spec.display_name:<22}{status}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 #: Class order used everywhere (alphabetical, as the image-folder layout sorts it).
@@ -14,8 +15,30 @@ N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 CSV_LABEL_ORDER: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 CSV_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS_DIR = PROJECT_ROOT / "artifacts"
+
+
+def _project_root() -> Path:
+    """The repository when running from a checkout (editable install); else the working directory."""
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+def _artifacts_dir() -> Path:
+    """The shipped models and summary: ``artifacts/`` of a checkout, or the installed copy of it.
+
+    ``pip install`` puts ``artifacts/`` in the package ``fer_studio_artifacts`` (see pyproject.toml),
+    so an installed FER Studio works with no checkout and no downloads.
+    """
+    checkout = Path(__file__).resolve().parent.parent / "artifacts"
+    if checkout.is_dir():
+        return checkout
+    spec = importlib.util.find_spec("fer_studio_artifacts")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations else checkout
+
+
+PROJECT_ROOT = _project_root()
+ARTIFACTS_DIR = _artifacts_dir()
 MODELS_DIR = ARTIFACTS_DIR / "models"
 EDA_SUMMARY_PATH = ARTIFACTS_DIR / "eda.json"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "fer2013"

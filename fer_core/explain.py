@@ -23,6 +23,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from fer_core.cards import ModelCard
 from fer_core.constants import IMAGE_SIZE, N_PIXELS
 from fer_core.models import FerModel
 from fer_core.preprocessing import check_faces, prepare
@@ -218,9 +219,9 @@ def gradient_saliency(model: FerModel, face: np.ndarray, class_index: int | None
 # --------------------------------------------------------------------------------------------
 
 
-def importance_map(card: dict[str, Any]) -> np.ndarray | None:
+def importance_map(card: ModelCard | None) -> np.ndarray | None:
     """The random forest's pixel importance ``(48, 48)`` in ``[0, 1]`` from its card, if present."""
-    values = card.get("feature_importance")
+    values = card.feature_importance if card is not None else None
     if values is None:
         return None
     array = np.asarray(values, dtype=np.float64)
@@ -263,7 +264,7 @@ def linear_contribution(model: FerModel, face: np.ndarray, class_index: int) -> 
 
 
 def explain_face(
-    model: FerModel, face: np.ndarray, class_index: int | None = None, card: dict[str, Any] | None = None
+    model: FerModel, face: np.ndarray, class_index: int | None = None, card: ModelCard | None = None
 ) -> Explanation | None:
     """The best available explanation of one face for any registered model (None if there is none)."""
     if model.spec.family == "keras":
@@ -276,7 +277,7 @@ def explain_face(
             "Gradient saliency: pixels whose change would move this emotion's probability most.",
         )
     if model.name == "random_forest":
-        heat = importance_map(card or {})
+        heat = importance_map(card)
         if heat is None:
             return None
         caption = "Forest importance: pixels the trees split on most (the same map for every face)."

@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fer_core.cards import ModelCard
 from fer_core.constants import RUNS_DIR
-from fer_core.data import resolve_data_dir
+from fer_core.data import load_dataset, resolve_data_dir
 from fer_core.errors import FerError
 from fer_core.models import get_spec
 from fer_core.progress import ProgressEvent
+from fer_core.training import train_model
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class JobState:
     stop_requested: bool
     run_dir: Path | None
     artifact_dir: Path | None
-    card: dict[str, Any] | None
+    card: ModelCard | None
     error: str | None
     installed_to: Path | None
 
@@ -129,7 +131,7 @@ class _JobRecord:
     history: dict[str, list[float]] = field(default_factory=dict)
     fraction: float = 0.0
     artifact_dir: Path | None = None
-    card: dict[str, Any] | None = None
+    card: ModelCard | None = None
     error: str | None = None
     installed_to: Path | None = None
     stop: Any = None  # a multiprocessing Event shared with the child process
@@ -232,8 +234,7 @@ class JobManager:
         """Start training ``name`` in the background; raise JobBusyError if a job is running."""
         spec = get_spec(name)
         params = dict(params or {})
-        if unknown := set(params) - set(spec.default_params):
-            raise ValueError(f"Unknown parameter(s) for {name}: {', '.join(sorted(unknown))}.")
+        spec.check_params(params)  # fail here, in the page's thread, not later in the child process
         if limit is not None and limit < 50:
             raise ValueError("Train on at least 50 images, or the validation split has nothing to check.")
         with self._lock:
@@ -347,8 +348,8 @@ class JobManager:
             record.artifact_dir = Path(path) if path else None
             record.status = "done"
             record.fraction = 1.0
-            stopped = " (stopped early)" if card.get("stopped_early") else ""
-            record.message = f"Finished{stopped}: test accuracy {card['test_accuracy']:.1%}"
+            stopped = " (stopped early)" if card.stopped_early else ""
+            record.message = f"Finished{stopped}: test accuracy {card.test_accuracy:.1%}"
             return message
         elif kind == "error":
             return message
@@ -374,9 +375,6 @@ def _train_in_child(
     """Entry point of the training process: load the data, train, report everything through ``messages``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        from fer_core.data import load_dataset
-        from fer_core.training import train_model
-
         dataset = load_dataset(data_dir)
         messages.put(("loaded",))
         Path(run_dir).mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import sys
 import threading
 import time
 from collections import deque
@@ -23,20 +21,21 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fer_core.constants import EMOTIONS, IMAGE_SIZE, NUM_CLASSES
+from fer_core.constants import EMOTIONS, NUM_CLASSES
 from fer_core.faces import (
+    VIDEO_SHORT_SIDE,
+    Box,
     DetectorSettings,
     FaceDetector,
     FacePrediction,
-    crop_face,
-    default_detector,
-    detect_faces,
+    crops_for,
     draw_predictions,
+    find_faces,
+    largest_first,
     to_grey,
+    to_predictions,
 )
 from fer_core.models import FerModel
-
-Box = tuple[int, int, int, int]
 
 #: Longest timeline kept per session (at ~10 frames per second, about five minutes).
 TIMELINE_LENGTH = 3000
@@ -54,50 +53,30 @@ class LiveSettings:
     whole_image: bool = False
     #: Faces classified per frame (the largest ones); more would slow the video down.
     max_faces: int = 10
-    #: Detection runs on a copy of the frame whose shorter side is at most this many pixels (crops
-    #: still come from the full frame): webcam faces are large, and the cascade's cost grows with pixels.
-    #: With the detector's 24-pixel minimum this finds faces down to 10 % of a frame's height (48 px
-    #: in 640x480) at about a third of the cost of detecting at full resolution.
-    detection_short_side: int = 240
+    #: The shorter side of the copy that whole-frame detection runs on (see faces.VIDEO_SHORT_SIDE).
+    detection_short_side: int = VIDEO_SHORT_SIDE
     #: Look for faces in the whole frame every this many frames; in between, only near the faces of
     #: the previous frame (a new face appears within this many frames; 1 = whole frame every time).
     full_detection_every: int = 5
 
     def __post_init__(self) -> None:
-        if self.smoothing_window < 1:
-            raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {self.smoothing_window}.")
+        check_window(self.smoothing_window)
         if self.max_faces < 1:
             raise ValueError(f"At least one face per frame must be classified, not {self.max_faces}.")
         if self.full_detection_every < 1:
             raise ValueError(f"Whole-frame detection must run at least every frame, not {self.full_detection_every}.")
-        if self.detection_short_side < 64:
-            raise ValueError(f"Detection needs frames at least 64 pixels high, not {self.detection_short_side}.")
+        replace(self.detector, detection_short_side=self.detection_short_side)  # checks the size
+
+    @property
+    def frame_detector(self) -> DetectorSettings:
+        """The detector settings for whole-frame detection, at the video's detection size."""
+        return replace(self.detector, detection_short_side=self.detection_short_side)
 
 
-_preload_lock = threading.Lock()
-
-
-def preload_srtp() -> None:
-    """Import pylibsrtp (WebRTC's SRTP, used by aiortc) so that it keeps its own OpenSSL.
-
-    TensorFlow loads ``libtensorflow_framework.so`` with global symbols, including BoringSSL's
-    ``HMAC_Init_ex``. If libsrtp is loaded after it, its start-up self-test calls TensorFlow's HMAC
-    instead of its own and the whole process dies with a segmentation fault. Loading the binding
-    with ``RTLD_DEEPBIND`` makes it prefer its own symbols whatever was imported before. Call this
-    before importing ``streamlit_webrtc``; it is a no-op once pylibsrtp is imported, or off Linux.
-    """
-    deepbind = getattr(os, "RTLD_DEEPBIND", 0)
-    with _preload_lock:
-        if "pylibsrtp" in sys.modules or not deepbind:
-            return
-        flags = sys.getdlopenflags()
-        sys.setdlopenflags(os.RTLD_NOW | deepbind)
-        try:
-            import pylibsrtp  # noqa: F401 - imported for its side effect: binding libsrtp safely
-        except ImportError:
-            pass  # without streamlit-webrtc installed there is nothing to protect
-        finally:
-            sys.setdlopenflags(flags)
+def check_window(window: int) -> None:
+    """A smoothing window is a whole number of frames, at least 1 (1 = off)."""
+    if window < 1:
+        raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {window}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,8 +108,7 @@ class ProbabilitySmoother:
     """
 
     def __init__(self, window: int = 5, *, min_iou: float = 0.3, max_missed: int = 5) -> None:
-        if window < 1:
-            raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {window}.")
+        check_window(window)
         self.window = window
         self.min_iou = min_iou
         self.max_missed = max_missed
@@ -138,8 +116,7 @@ class ProbabilitySmoother:
 
     def set_window(self, window: int) -> None:
         """Change the window; histories are trimmed to the new length."""
-        if window < 1:
-            raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {window}.")
+        check_window(window)
         if window != self.window:
             self.window = window
             for track in self._tracks:
@@ -279,39 +256,6 @@ def timeline_csv(points: tuple[TimelinePoint, ...] | list[TimelinePoint]) -> str
 # --------------------------------------------------------------------------------------------
 
 
-def _largest_first(boxes: list[Box], limit: int) -> list[int]:
-    """Indices of the ``limit`` largest boxes, in their original (left-to-right) order."""
-    order = sorted(range(len(boxes)), key=lambda i: boxes[i][2] * boxes[i][3], reverse=True)[:limit]
-    return sorted(order)
-
-
-def _find_faces(rgb: np.ndarray, settings: LiveSettings, detector: FaceDetector) -> tuple[list[Box], np.ndarray]:
-    """Boxes in ``rgb``'s coordinates and 48x48 crops ``(n, 48, 48)``, detecting on a smaller copy."""
-    if settings.whole_image:
-        return detect_faces(rgb, whole_image=True)
-    grey = to_grey(rgb)  # (h, w)
-    height, width = grey.shape
-    scale = min(1.0, settings.detection_short_side / min(height, width))
-    small = grey
-    if scale < 1.0:
-        small = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    boxes: list[Box] = [
-        (round(x / scale), round(y / scale), round(w / scale), round(h / scale))
-        for x, y, w, h in detector.detect(small, settings.detector)
-    ]
-    if not boxes:
-        return [], np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    return boxes, np.stack([crop_face(grey, box) for box in boxes])
-
-
-def _to_predictions(boxes: list[Box], probabilities: np.ndarray) -> list[FacePrediction]:
-    faces = []
-    for box, p in zip(boxes, probabilities):
-        best = int(np.argmax(p))
-        faces.append(FacePrediction(box, EMOTIONS[best], float(p[best]), {e: float(v) for e, v in zip(EMOTIONS, p)}))
-    return faces
-
-
 class LiveProcessor:
     """Annotates video frames with every face's (smoothed) emotion; safe to call from any thread.
 
@@ -330,7 +274,7 @@ class LiveProcessor:
         self._lock = threading.Lock()  # guards model, settings and smoother against the page thread
         self._model = model
         self._settings = settings or LiveSettings()
-        self._detector = detector or default_detector()
+        self._detector = detector or FaceDetector()
         self._clock = clock
         self._smoother = ProbabilitySmoother(self._settings.smoothing_window)
         self._frame_times: deque[float] = deque(maxlen=FPS_WINDOW)
@@ -383,17 +327,17 @@ class LiveProcessor:
         with self._lock:
             tracked, since_full = list(self._tracked), self._since_full
         if settings.whole_image or not tracked or since_full + 1 >= settings.full_detection_every:
-            boxes, crops = _find_faces(rgb, settings, self._detector)
+            boxes, crops = find_faces(rgb, self._detector, settings.frame_detector, whole_image=settings.whole_image)
             since_full = 0
         else:
             grey = to_grey(rgb)
             found = [self._detector.detect_near(grey, box, settings.detector) for box in tracked]
             if any(box is None for box in found):  # a face moved away or left: look everywhere
-                boxes, crops = _find_faces(rgb, settings, self._detector)
+                boxes, crops = find_faces(rgb, self._detector, settings.frame_detector)
                 since_full = 0
             else:
                 boxes = [box for box in found if box is not None]
-                crops = np.stack([crop_face(grey, box) for box in boxes])
+                crops = crops_for(grey, boxes)
                 since_full += 1
         with self._lock:
             self._tracked = [] if settings.whole_image else list(boxes)
@@ -406,13 +350,14 @@ class LiveProcessor:
         with self._lock:
             model, settings = self._model, self._settings
         boxes, crops = self._faces(rgb, settings)
-        keep = _largest_first(boxes, settings.max_faces)
+        keep = largest_first(boxes, settings.max_faces)
         boxes, crops = [boxes[i] for i in keep], crops[keep]  # (k, 48, 48)
+        # No flip TTA here: it would double the model's time per frame, and smoothing steadies labels anyway.
         raw = model.predict_proba(crops) if boxes else np.zeros((0, NUM_CLASSES), np.float32)  # (k, 7)
         with self._lock:
             smoothed = self._smoother.update(boxes, raw)
             seconds, fps = self._tick()
-        faces = _to_predictions(boxes, smoothed)
+        faces = to_predictions(boxes, smoothed)
         annotated = draw_predictions(rgb, faces, numbered=False)
         milliseconds = (self._clock() - started) * 1000.0
         _draw_status(annotated, fps, settings.smoothing_window)

@@ -24,11 +24,12 @@ from fer_core.faces import (
     DetectorSettings,
     FaceDetector,
     FacePrediction,
-    detect_faces,
+    classify_faces,
     draw_predictions,
-    predict_faces,
-    read_image,
+    find_faces,
+    largest_first,
 )
+from fer_core.images import read_image
 from fer_core.models import FerModel
 
 #: The annotated image shown on the page is at most this many pixels on its longer side.
@@ -57,26 +58,20 @@ class PhotoAnalysis:
         return len(self.faces) - len(self.detailed)
 
 
-def largest_faces(faces: list[FacePrediction], limit: int = MAX_DETAILED_FACES) -> list[int]:
-    """Indices of the ``limit`` largest faces, kept in left-to-right order."""
-    order = sorted(range(len(faces)), key=lambda i: faces[i].box[2] * faces[i].box[3], reverse=True)[:limit]
-    return sorted(order)
-
-
 def analyse_photo(
     source: Any,
     model: FerModel,
+    detector: FaceDetector,
     *,
     name: str = "photo",
     whole_image: bool = False,
     settings: DetectorSettings | None = None,
-    detector: FaceDetector | None = None,
 ) -> PhotoAnalysis:
     """Read a photo (bytes, path, PIL image or array), classify every face and draw the boxes."""
     started = time.perf_counter()
     rgb = read_image(source)  # (h, w, 3)
-    boxes, crops = detect_faces(rgb, whole_image=whole_image, settings=settings, detector=detector)
-    faces = predict_faces(crops, boxes, model)
+    boxes, crops = find_faces(rgb, detector, settings, whole_image=whole_image)
+    faces = classify_faces(crops, boxes, model)
     annotated = _annotate_whole(rgb, faces[0]) if whole_image else draw_predictions(rgb, faces)
     return PhotoAnalysis(
         name=name,
@@ -84,7 +79,7 @@ def analyse_photo(
         height=int(rgb.shape[0]),
         faces=faces,
         crops=crops,
-        detailed=largest_faces(faces),
+        detailed=largest_first(boxes, MAX_DETAILED_FACES),
         annotated=annotated,
         model_name=model.name,
         milliseconds=(time.perf_counter() - started) * 1000.0,

@@ -7,6 +7,7 @@ next batch (Keras) or chunk of work (scikit-learn) while keeping the best weight
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ from typing import Any
 import numpy as np
 
 from fer_core.artifacts import write_artifact
-from fer_core.constants import EMOTIONS, IMAGE_SIZE, SEED
+from fer_core.cards import ModelCard
+from fer_core.constants import EMOTIONS, IMAGE_SIZE
 from fer_core.data import FerDataset, subsample, validation_split
 from fer_core.evaluation import evaluate, rounded
 from fer_core.models import FerModel, create_model, get_spec, params_to_json
+from fer_core.models.sklearn_models import RandomForestModel
 from fer_core.progress import ProgressCallback, ProgressEvent, StopFlag, emit
 
 PROTOCOL = (
@@ -52,8 +55,6 @@ def inference_timings(model: FerModel, faces: np.ndarray, repeats: int = 20) -> 
 
 def compute_device() -> str:
     """Where Keras computes (backend and device), for the model card."""
-    import os
-
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     try:
         if backend == "jax":
@@ -84,7 +85,7 @@ class TrainResult:
     """A trained model, its card and where it was written (if it was)."""
 
     model: FerModel
-    card: dict[str, Any]
+    card: ModelCard
     path: Path | None
 
 
@@ -98,54 +99,52 @@ def build_card(
     test_metrics: dict[str, Any] | None,
     test_metrics_tta: dict[str, Any] | None,
     timings: dict[str, float] | None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A self-describing model card (JSON-serialisable)."""
+    validation_accuracy: float | None = None,
+    limit: int | None = None,
+) -> ModelCard:
+    """A self-describing model card for a freshly trained ``model``."""
     spec = model.spec
     headline = test_metrics_tta if (spec.tta and test_metrics_tta) else test_metrics
-    card: dict[str, Any] = {
-        "name": spec.name,
-        "display_name": spec.display_name,
-        "family": spec.family,
-        "description": spec.description,
-        "params": params_to_json(model.params),
-        "classes": list(EMOTIONS),
-        "preprocessing": {
-            "input_kind": spec.input_kind,
-            "input_shape": list(spec.input_shape),
-            "scale": "pixels / 255",
-        },
-        "protocol": PROTOCOL,
-        "n_train": n_fit,
-        "n_validation": n_val,
-        "epochs_run": len(model.history_.get("loss", [])) or None,
-        "stopped_early": model.stopped_early_,
-        "training_seconds": round(seconds, 1),
-        "n_parameters": model.n_parameters(),
-        "history": {k: [round(v, 5) for v in values] for k, values in model.history_.items()},
-        "headline_tta": bool(spec.tta and test_metrics_tta),
-        "test_accuracy": round(headline["accuracy"], 4) if headline else None,
-        "test_macro_f1": round(headline["macro_f1"], 4) if headline else None,
-        "test_metrics": rounded(test_metrics) if test_metrics else None,
-        "test_metrics_tta": rounded(test_metrics_tta) if test_metrics_tta else None,
-        "inference": timings,
-        "versions": library_versions(),
-        "machine": {
+    card = ModelCard(
+        name=spec.name,
+        display_name=spec.display_name,
+        family=spec.family,
+        description=spec.description,
+        params=params_to_json(model.params),
+        classes=list(EMOTIONS),
+        preprocessing={"input_kind": spec.input_kind, "input_shape": list(spec.input_shape), "scale": "pixels / 255"},
+        protocol=PROTOCOL,
+        n_train=n_fit,
+        n_validation=n_val,
+        epochs_run=len(model.history_.get("loss", [])) or None,
+        stopped_early=model.stopped_early_,
+        training_seconds=round(seconds, 1),
+        n_parameters=model.n_parameters(),
+        history={k: [round(v, 5) for v in values] for k, values in model.history_.items()},
+        headline_tta=bool(spec.tta and test_metrics_tta),
+        test_accuracy=round(headline["accuracy"], 4) if headline else None,
+        test_macro_f1=round(headline["macro_f1"], 4) if headline else None,
+        test_metrics=rounded(test_metrics) if test_metrics else None,
+        test_metrics_tta=rounded(test_metrics_tta) if test_metrics_tta else None,
+        inference=timings,
+        versions=library_versions(),
+        machine={
             "platform": platform.platform(),
             "processor": platform.machine(),
-            "compute": compute_device() if spec.family == "keras" else f"CPU ({__import__('os').cpu_count()} cores)",
+            "compute": compute_device() if spec.family == "keras" else f"CPU ({os.cpu_count()} cores)",
         },
-        "data_fingerprint": dataset.fingerprint,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    if spec.name == "random_forest" and hasattr(model, "estimator_"):
+        data_fingerprint=dataset.fingerprint,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        validation_accuracy=round(validation_accuracy, 4) if validation_accuracy is not None else None,
+        limit=limit,
+    )
+    if isinstance(model, RandomForestModel) and hasattr(model, "estimator_"):
         importance = model.estimator_.feature_importances_.reshape(IMAGE_SIZE, IMAGE_SIZE)
-        card["feature_importance"] = np.round(importance / max(importance.max(), 1e-12), 4).tolist()
-    if len(getattr(model, "member_histories_", [])) > 1:
-        card["member_histories"] = [
+        card.feature_importance = np.round(importance / max(importance.max(), 1e-12), 4).tolist()
+    if len(model.member_histories_) > 1:
+        card.member_histories = [
             {k: [round(v, 5) for v in values] for k, values in history.items()} for history in model.member_histories_
         ]
-    card.update(extra or {})
     return card
 
 
@@ -163,17 +162,17 @@ def train_model(
     """Train ``name`` on the train split (optionally a stratified subset of ``limit`` images)."""
     params = dict(params or {})
     spec = get_spec(name)
-    seed = int(params.get("seed", spec.default_params.get("seed", SEED)))
-    model = create_model(name, **params)
+    model = create_model(name, **params)  # checks the parameters against the model's schema
+    seed = int(model.params["seed"])
     x, y = subsample(dataset.x_train, dataset.y_train, limit, seed=seed)
-    fraction = float(model.params.get("validation_fraction", 0.2))
+    fraction = float(model.params["validation_fraction"])
     x_fit, y_fit, x_val, y_val = validation_split(x, y, fraction=fraction, seed=seed)
     emit(callback, ProgressEvent("message", name, message=f"Training {spec.display_name} on {len(y_fit)} images"))
     started = time.perf_counter()
     model.fit(x_fit, y_fit, x_val, y_val, callback=callback, stop=stop)
     seconds = time.perf_counter() - started
     val_accuracy = float((model.predict(x_val) == y_val).mean()) if len(y_val) else None
-    if model.params.get("refit_full_train") and len(y_val) and not model.stopped_early_:
+    if model.params.get("refit_full_train", False) and len(y_val) and not model.stopped_early_:
         # Hyperparameters were chosen on the validation split; the final model sees all of train.
         emit(callback, ProgressEvent("message", name, message=f"Refitting on all {len(y)} training images"))
         refit_started = time.perf_counter()
@@ -197,7 +196,8 @@ def train_model(
         test_metrics=test_metrics,
         test_metrics_tta=test_tta,
         timings=timings,
-        extra={"validation_accuracy": round(val_accuracy, 4) if val_accuracy is not None else None, "limit": limit},
+        validation_accuracy=val_accuracy,
+        limit=limit,
     )
     path = write_artifact(model, card, out_dir) if out_dir is not None else None
     emit(callback, ProgressEvent("end", name, message="done"))

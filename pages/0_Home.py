@@ -10,11 +10,11 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui_common as ui
 from fer_core.constants import EMOTIONS
-from fer_core.dashboard import headline_metrics, leaderboard, registry_names, trained_cards
 from fer_core.data import install_dataset_zip, resolve_data_dir
 from fer_core.errors import FerError
+from fer_core.views import leaderboard, leaderboard_note
+from fer_ui import ui
 
 ui.setup_page("Home", "🙂")
 st.title("FER Studio")
@@ -64,15 +64,7 @@ st.header("Leaderboard")
 cards = ui.get_cards()
 board = leaderboard(cards)
 if len(board):
-    best = board.iloc[0]
-    support = {e: m["support"] for e, m in headline_metrics(trained_cards(cards)[best["name"]])["per_class"].items()}
-    majority = max(support, key=support.get)
-    st.markdown(
-        f"Best so far: **{best['Model']}** with {best['Test accuracy']:.1%} accuracy on "
-        f"{sum(support.values()):,} test images. For scale: always answering *{majority}* would score "
-        f"{support[majority] / sum(support.values()):.1%}, and humans agree with the FER2013 labels only about 65% "
-        "of the time."
-    )
+    st.markdown(leaderboard_note(cards))
     st.dataframe(
         board,
         hide_index=True,
@@ -86,12 +78,6 @@ if len(board):
     )
 else:
     st.info("No model is trained yet.")
-missing = {n: d for n, d in registry_names().items() if n not in trained_cards(cards)}
-if missing:
-    st.subheader("Not trained yet")
-    columns = st.columns(min(3, len(missing)))
-    for i, (name, display) in enumerate(missing.items()):
-        with columns[i % len(columns)]:
-            ui.not_trained_card(name, display, cards[name].get("error"))
+ui.missing_models(cards, heading="Not trained yet")
 
 st.caption(f"Data folder: {ui.data_dir_note()}. Use the sidebar to open EDA, Training and Model comparison.")

@@ -12,21 +12,12 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-import ui_common as ui
-from fer_core import dashboard as dash
+from fer_core import views as dash
 from fer_core.constants import EMOTIONS
+from fer_ui import figures, ui
 
 ui.setup_page("EDA", "📊")
 st.title("Exploring FER2013")
-
-
-@st.cache_data(show_spinner="Computing statistics of this copy of the dataset…")
-def fresh_summary(fingerprint: str) -> dict:
-    """Summary of the loaded dataset when it is not the one ``artifacts/eda.json`` describes."""
-    from fer_core.summary import summarize
-
-    dataset, _ = ui.get_dataset()
-    return summarize(dataset)
 
 
 def reshuffle() -> None:
@@ -35,9 +26,7 @@ def reshuffle() -> None:
 
 
 dataset, problem = ui.get_dataset()
-summary = ui.load_summary()
-if dataset is not None and (summary is None or summary.get("fingerprint") != dataset.fingerprint):
-    summary = fresh_summary(dataset.fingerprint)
+summary = ui.get_summary(dataset)
 if summary is None:
     st.error("No dataset and no shipped summary (`artifacts/eda.json`): there is nothing to explore yet.")
     ui.dataset_help()
@@ -130,22 +119,12 @@ for column, (name, colour) in enumerate((("brightness", "#636efa"), ("contrast",
         column,
     )
 fig.update_layout(showlegend=False)
-brightest = brightness.loc[brightness["brightness"].idxmax()]
-darkest = brightness.loc[brightness["brightness"].idxmin()]
 ui.chart(fig, height=380, title="Per-class brightness and contrast (training split)")
-st.caption(
-    f"{brightest['emotion'].capitalize()} faces are the brightest on average ({brightest['brightness']:.0f}) and "
-    f"{darkest['emotion']} the darkest ({darkest['brightness']:.0f}); contrast varies only between "
-    f"{brightness['contrast'].min():.1f} and {brightness['contrast'].max():.1f}, so brightness alone says little."
-)
+st.caption(dash.brightness_note(brightness))
 
 # ---- mean faces ------------------------------------------------------------------------------
 st.header("Mean face per class")
-faces = dash.mean_faces(summary)
-fig = make_subplots(rows=1, cols=len(faces), subplot_titles=list(faces), horizontal_spacing=0.01)
-for i, face in enumerate(faces.values(), start=1):
-    fig.add_trace(ui.heatmap(face, zmin=0, zmax=255, hovertemplate="x %{x}, y %{y}: %{z:.0f}<extra></extra>"), 1, i)
-ui.chart(ui.image_axes(fig), height=260)
+ui.chart(figures.faces_figure(dash.mean_faces(summary)), height=260)
 st.caption(
     "Averaging thousands of aligned faces leaves the shared structure: eyes, nose and mouth. "
     "Look at the mouths — open for surprise, a wide bright smile for happy."
@@ -159,11 +138,7 @@ cols[0].metric("Blank images (train / test)", f"{summary['blank_images']['train'
 cols[1].metric("Duplicate copies within train", f"{duplicates['within_train']:,}")
 cols[2].metric("Duplicate copies within test", f"{duplicates['within_test']:,}")
 cols[3].metric("Test images also in train", f"{duplicates['test_in_train']:,}")
-st.caption(
-    "Blank means a nearly constant image (pixel std below 2). Exact duplicates are byte-identical faces; "
-    f"{duplicates['test_in_train']} test image(s) also appear in train, so a model could have memorised them — "
-    "a leak to keep small."
-)
+st.caption(dash.duplicates_note(summary))
 
 # ---- drift -----------------------------------------------------------------------------------
 st.header("Train / test drift")
@@ -192,10 +167,4 @@ for col, metric in enumerate(("contrast", "sharpness"), start=1):
         )
 fig.update_yaxes(tickformat=".0%")
 ui.chart(fig, height=360, title="Per-image distributions, each split scaled to 100%")
-metrics = drift["metrics"]
-st.markdown(
-    f"Median contrast differs by {metrics['contrast']['relative_difference']:.0%} and median sharpness by "
-    f"{metrics['sharpness']['relative_difference']:.0%} (alarm levels {drift['thresholds']['contrast']:.0%} and "
-    f"{drift['thresholds']['sharpness']:.0%}). **Why it matters:** the validation split is carved from train, so "
-    "if test images were blurrier or flatter, a model could ace validation and still fail on test."
-)
+st.markdown(dash.drift_note(summary))

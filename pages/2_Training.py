@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-import ui_common as ui
-from fer_core import dashboard as dash
+from fer_core import views
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
 from fer_core.jobs import JobBusyError, JobState, get_manager
 from fer_core.models import REGISTRY, get_spec
+from fer_ui import figures, ui
 
 ui.setup_page("Training", "🏋️")
 st.title("Train a model")
@@ -127,9 +126,10 @@ def start_job(request: dict[str, Any]) -> None:
 
 def render_curves(state: JobState) -> None:
     """Loss and accuracy curves (Keras) or the validation accuracy (scikit-learn)."""
-    frame = dash.history_frame(state.history)
+    frame = views.history_frame(state.history)
     if state.family == "keras" and len(frame):
-        ui.chart(ui.curves_figure(frame), height=380, title="Loss and accuracy per epoch", key=f"curves-{state.job_id}")
+        figure = figures.curves_figure(frame)
+        ui.chart(figure, height=380, title="Loss and accuracy per epoch", key=f"curves-{state.job_id}")
     elif state.family == "keras":
         st.info("The curves get their first point when epoch 1 ends.")
 
@@ -138,9 +138,9 @@ def render_progress(state: JobState) -> None:
     """Progress bars, live numbers and the stop button of a running job."""
     st.markdown(
         f"**{state.display_name}** — {state.message} · started by {state.owner}, "
-        f"{ui.format_seconds(state.elapsed_seconds)} ago"
+        f"{views.format_seconds(state.elapsed_seconds)} ago"
     )
-    eta = f" · about {ui.format_seconds(state.eta_seconds)} left" if state.eta_seconds else ""
+    eta = f" · about {views.format_seconds(state.eta_seconds)} left" if state.eta_seconds else ""
     if state.family == "keras" and state.epochs:
         st.progress(min(state.fraction, 1.0), text=f"Overall: epoch {state.epoch}/{state.epochs}{eta}")
         st.progress(min(state.epoch_fraction, 1.0), text=f"This epoch: batch {state.batch}/{state.batches}")
@@ -173,31 +173,19 @@ def render_result(state: JobState) -> None:
     if state.status == "failed":
         st.error(f"Training {state.display_name} failed: {state.error}")
         return
-    card = state.card or {}
-    stopped = " It was stopped early; the best weights so far were kept." if card.get("stopped_early") else ""
+    card = state.card
+    if card is None or not card.evaluated:
+        st.warning(f"Training {state.display_name} finished without test-split numbers; there is nothing to show.")
+        return
+    stopped = " It was stopped early; the best weights so far were kept." if card.stopped_early else ""
     st.success(
-        f"Finished training {state.display_name} in {ui.format_seconds(card.get('training_seconds'))} "
-        f"on {card.get('n_train', 0):,} images: test accuracy {card['test_accuracy']:.1%}.{stopped}"
+        f"Finished training {state.display_name} in {views.format_seconds(card.training_seconds)} "
+        f"on {card.n_train or 0:,} images: test accuracy {card.test_accuracy:.1%}.{stopped}"
     )
     render_curves(state)
-    shipped = ui.get_cards().get(state.model, {})
-    has_shipped = "error" not in shipped and bool(shipped.get("test_metrics"))
-    rows = {"This run": card, **({"Installed model": shipped} if has_shipped else {})}
-    table = pd.DataFrame(
-        [
-            {
-                "": label,
-                "Accuracy": c["test_accuracy"],
-                "Macro-F1": c["test_macro_f1"],
-                "Weighted-F1": dash.headline_metrics(c)["weighted_f1"],
-                "Trained on": c.get("n_train"),
-                "Epochs": c.get("epochs_run"),
-                "Training time": ui.format_seconds(c.get("training_seconds")),
-                **{f"Recall {e}": dash.headline_metrics(c)["per_class"][e]["recall"] for e in EMOTIONS},
-            }
-            for label, c in rows.items()
-        ]
-    )
+    shipped = ui.get_cards().evaluated.get(state.model)
+    rows = {"This run": card, **({"Installed model": shipped} if shipped is not None else {})}
+    table = views.training_comparison(card, shipped)
     st.dataframe(
         table,
         hide_index=True,
@@ -212,12 +200,12 @@ def render_result(state: JobState) -> None:
     for column, (label, c) in zip(columns, rows.items()):
         with column:
             ui.chart(
-                ui.confusion_figure(dash.confusion(c, normalised=True), normalised=True),
+                figures.confusion_figure(views.confusion(c, normalised=True), normalised=True),
                 height=430,
                 title=f"{label}: row-normalised confusion",
                 key=f"cm-{label}",
             )
-    if not has_shipped:
+    if shipped is None:
         st.caption(f"No {state.display_name} is installed yet, so there is nothing to compare against.")
     if state.installed_to is not None:
         st.success(f"Installed into `{state.installed_to}`; the other pages now use this model.")

@@ -9,39 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import plotly.express as px
 import streamlit as st
-from plotly.subplots import make_subplots
 
-import ui_common as ui
-from fer_core import dashboard as dash
+from fer_core import views
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
+from fer_core.explain import importance_map
+from fer_ui import figures, ui
 
 ui.setup_page("Model comparison", "⚖️")
 st.title("Model comparison")
 
 cards = ui.get_cards()
-trained = dash.trained_cards(cards)
-names = {name: card["display_name"] for name, card in trained.items()}
-st.markdown(dash.comparison_note(cards))
-
-
-@st.cache_data(show_spinner="Predicting the test split…")
-def test_probabilities(name: str, created: str, fingerprint: str) -> np.ndarray:
-    """Class probabilities ``(n_test, 7)`` on the test split, with flip TTA where the card's numbers use it.
-
-    The mistakes gallery then agrees with the confusion matrix it is picked from.
-    """
-    dataset, _ = ui.get_dataset()
-    return ui.get_model(name, trained[name]).predict_proba(dataset.x_test, tta=trained[name].get("headline_tta", False))
-
-
-@st.cache_data(show_spinner=False)
-def logreg_weights(created: str) -> np.ndarray:
-    """Pixel weights ``(7, 48, 48)`` of the installed logistic regression."""
-    return dash.logreg_pixel_weights(ui.get_model("logreg", trained["logreg"]).estimator_)
+trained = cards.evaluated
+names = {name: card.title for name, card in trained.items()}
+st.markdown(views.comparison_note(cards))
 
 
 def pick_cell() -> None:
@@ -53,9 +36,9 @@ def pick_cell() -> None:
 
 # ---- table ------------------------------------------------------------------------------------
 st.header("All trained models")
-table = dash.comparison_table(cards)
+table = views.comparison_table(cards)
 if len(table):
-    best = dash.best_in_column(table)
+    best = views.best_in_column(table)
 
     def highlight(column: Any) -> list[str]:
         if column.name not in best:
@@ -82,12 +65,7 @@ if len(table):
     )
 else:
     st.info("No model is trained yet.")
-missing = {n: spec for n, spec in dash.registry_names().items() if n not in trained}
-if missing:
-    columns = st.columns(min(3, len(missing)))
-    for i, (name, display) in enumerate(missing.items()):
-        with columns[i % len(columns)]:
-            ui.not_trained_card(name, display, cards[name].get("error"))
+ui.missing_models(cards)
 if not trained:
     st.stop()
 
@@ -101,22 +79,17 @@ order = list(names)
 c1, c2 = st.columns([2, 1])
 main = c1.selectbox("Model", order, format_func=names.get, key="cm_model")
 normalised = c2.radio("Show", ["counts", "row-normalised"], index=1, horizontal=True, key="cm_norm") != "counts"
-matrix = dash.confusion(trained[main], normalised=normalised)
+matrix = views.confusion(trained[main], normalised=normalised)
 ui.chart(
-    ui.confusion_figure(matrix, normalised=normalised),
+    figures.confusion_figure(matrix, normalised=normalised),
     height=520,
     title=f"{names[main]} on the test split",
     key="cm_main",
     on_select=pick_cell,
     selection_mode="points",
 )
-recall = dash.confusion(trained[main], normalised=True)
-off = recall - np.diag(np.diag(recall))
-worst_true, worst_pred = np.unravel_index(off.argmax(), off.shape)
-st.caption(
-    f"{names[main]}'s most common confusion: {off.max():.0%} of **{EMOTIONS[worst_true]}** faces are called "
-    f"**{EMOTIONS[worst_pred]}**. Click a cell to see those mistakes below (when the dataset is present)."
-)
+worst_true, worst_pred, _ = views.worst_confusion(trained[main])
+st.caption(views.worst_confusion_note(trained[main]))
 
 st.subheader("Two models side by side")
 c1, c2 = st.columns(2)
@@ -126,15 +99,15 @@ c1, c2 = st.columns(2)
 for column, name in ((c1, first), (c2, second)):
     with column:
         ui.chart(
-            ui.confusion_figure(dash.confusion(trained[name], normalised=normalised), normalised=normalised),
+            figures.confusion_figure(views.confusion(trained[name], normalised=normalised), normalised=normalised),
             height=480,
             title=names[name],
             key=f"cm_side_{name}_{column is c1}",
         )
-difference = dash.confusion(trained[second], normalised=True) - dash.confusion(trained[first], normalised=True)
+difference = views.confusion(trained[second], normalised=True) - views.confusion(trained[first], normalised=True)
 with st.columns([1, 2, 1])[1]:
     ui.chart(
-        ui.confusion_figure(difference, normalised=True, colorscale="RdBu", zmid=0.0),
+        figures.confusion_figure(difference, normalised=True, colorscale="RdBu", zmid=0.0),
         height=480,
         title="B − A (row-normalised)",
         key="cm_diff",
@@ -153,27 +126,27 @@ if dataset is None:
 else:
     c1, c2, c3 = st.columns(3)
     gallery_model = c1.selectbox("Model", order, format_func=names.get, key="mis_model")
-    st.session_state.setdefault("mis_true", EMOTIONS[worst_true])
-    st.session_state.setdefault("mis_pred", EMOTIONS[worst_pred])
+    st.session_state.setdefault("mis_true", worst_true)
+    st.session_state.setdefault("mis_pred", worst_pred)
     true_emotion = c2.selectbox("True emotion", EMOTIONS, key="mis_true")
     predicted_emotion = c3.selectbox("Predicted as", EMOTIONS, key="mis_pred")
     card = trained[gallery_model]
     try:
-        proba = test_probabilities(gallery_model, str(card.get("created")), dataset.fingerprint)
+        proba = ui.test_split_probabilities(gallery_model, card, dataset)
     except FerError as exc:  # a damaged model file; the rest of the page does not need it
         st.error(f"{names[gallery_model]} cannot be loaded: {exc}")
         proba = None
 if dataset is not None and proba is not None:
     if true_emotion == predicted_emotion:
         st.caption("Choose two different emotions: equal ones are correct predictions, not mistakes.")
-    indices, confidence = dash.confident_mistakes(proba, dataset.y_test, true_emotion, predicted_emotion, k=12)
+    indices, confidence = views.confident_mistakes(proba, dataset.y_test, true_emotion, predicted_emotion, k=12)
     if len(indices) == 0:
         st.info(f"{names[gallery_model]} never called a {true_emotion} test face {predicted_emotion}.")
     else:
         cols = st.columns(6)
         for i, (index, conf) in enumerate(zip(indices, confidence)):
             cols[i % 6].image(
-                dash.upscale(dataset.x_test[index], 3), caption=f"{conf:.0%} {predicted_emotion}", width="stretch"
+                views.upscale(dataset.x_test[index], 3), caption=f"{conf:.0%} {predicted_emotion}", width="stretch"
             )
         st.caption(
             f"Test faces labelled {true_emotion} that {names[gallery_model]} called {predicted_emotion}, most "
@@ -181,30 +154,26 @@ if dataset is not None and proba is not None:
         )
 
 # ---- what hand-made features buy -------------------------------------------------------------
-lesson = dash.features_lesson(cards)
+lesson = views.features_lesson(cards)
 if len(lesson):
     st.header("What hand-made features buy")
     fig = px.bar(lesson, x="model", y="accuracy", color="features", barmode="group", text_auto=".1%")
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     ui.chart(fig, height=360, title="Test accuracy: raw pixels vs HOG edge features + pixels")
-    st.caption(dash.features_note(lesson))
+    st.caption(views.features_note(lesson))
 
 # ---- per-class F1 and curves ------------------------------------------------------------------
 st.header("Per-class F1")
-f1 = dash.per_class_f1(cards)
+f1 = views.per_class_f1(cards)
 fig = px.bar(f1, x="emotion", y="F1", color="model", barmode="group", category_orders={"emotion": list(EMOTIONS)})
 fig.update_yaxes(range=[0, 1])
 ui.chart(fig, height=420)
-mean_f1 = f1.groupby("emotion")["F1"].mean()
-st.caption(
-    f"Averaged over the models, **{mean_f1.idxmax()}** is the easiest emotion (mean F1 {mean_f1.max():.2f}) and "
-    f"**{mean_f1.idxmin()}** the hardest ({mean_f1.min():.2f})."
-)
+st.caption(views.f1_note(f1))
 
 st.header("Training curves of the neural networks")
-curves = dash.keras_histories(cards)
+curves = views.keras_histories(cards)
 if len(curves):
-    ui.chart(ui.curves_figure(curves, color="model", dash="split"), height=440)
+    ui.chart(figures.curves_figure(curves, color="model", dash="split"), height=440)
     st.caption("Solid lines: training; dashed: validation. A widening gap between them is overfitting.")
 else:
     st.info("No Keras model is trained yet.")
@@ -212,50 +181,21 @@ else:
 # ---- what the models look at ------------------------------------------------------------------
 st.header("What the models look at")
 summary = ui.load_summary()
-if "random_forest" in trained and (importance := dash.feature_importance(trained["random_forest"])) is not None:
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        subplot_titles=("Random-forest pixel importance", "Overlaid on the mean face"),
-        horizontal_spacing=0.04,
-    )
-    fig.add_trace(
-        ui.heatmap(importance, colorscale="Hot", showscale=True, zmin=0, zmax=1, colorbar={"x": 0.46, "len": 0.9}), 1, 1
-    )
-    if summary is not None:
-        fig.add_trace(ui.heatmap(dash.overall_mean_face(summary), zmin=0, zmax=255), 1, 2)
-    fig.add_trace(ui.heatmap(importance, colorscale="Hot", zmin=0, zmax=1, opacity=0.55), 1, 2)
-    ui.chart(ui.image_axes(fig), height=440)
-    top = np.unravel_index(np.argsort(importance, axis=None)[-50:], importance.shape)
-    st.caption(
-        f"The 50 most important pixels sit mostly in rows {int(np.percentile(top[0], 10))}–"
-        f"{int(np.percentile(top[0], 90))} (of 48); the brighter a pixel, the more its splits reduced impurity."
-    )
+if "random_forest" in trained and (importance := importance_map(trained["random_forest"])) is not None:
+    mean_face = views.overall_mean_face(summary) if summary is not None else None
+    ui.chart(figures.importance_figure(importance, mean_face), height=440)
+    st.caption(views.importance_note(importance))
 else:
     ui.not_trained_card("random_forest", "Random forest", "Its pixel importances appear here once it is trained.")
 
 try:
-    weights = logreg_weights(str(trained["logreg"].get("created"))) if "logreg" in trained else None
+    weights = ui.logreg_weights(trained["logreg"]) if "logreg" in trained else None
     logreg_problem = None
 except FerError as exc:
     weights, logreg_problem = None, str(exc)
 if weights is not None:
-    limit = float(np.abs(weights).max())
-    fig = make_subplots(rows=1, cols=len(EMOTIONS), subplot_titles=list(EMOTIONS), horizontal_spacing=0.01)
-    for i, image in enumerate(weights, start=1):
-        fig.add_trace(ui.heatmap(image, colorscale="RdBu", zmin=-limit, zmax=limit, showscale=i == len(EMOTIONS)), 1, i)
-    ui.chart(ui.image_axes(fig), height=260, title="Logistic regression: pixel weights per class")
-    hog = ui.get_model("logreg", trained["logreg"]).params.get("features") == "hog+pixels"
-    st.caption(
-        "Blue pixels push the model towards that emotion when they are bright, red ones away from it. "
-        "Because the model is linear, each emotion gets exactly one template."
-        + (
-            " This model also sees HOG features (edge directions per 8x8 cell), which carry most of its accuracy: "
-            "on raw pixels alone the same classifier scores about 37 % instead of 49 %."
-            if hog
-            else ""
-        )
-    )
+    ui.chart(figures.weights_figure(weights), height=260, title="Logistic regression: pixel weights per class")
+    st.caption(views.logreg_weights_note(trained["logreg"]))
 else:
     ui.not_trained_card(
         "logreg", "Logistic regression", logreg_problem or "Its coefficient images appear here once it is trained."

@@ -1,6 +1,6 @@
 """Emotion detector: photos, snapshots or the webcam; every face is boxed, classified and explained.
 
-Models and the face detector are loaded once per server (``st.cache_resource``) and shared by all
+Models and the face detector are loaded once per server (cached in ``fer_ui.ui``) and shared by all
 sessions; each session keeps only its own live-video state. Photos and frames stay in memory.
 """
 
@@ -11,22 +11,15 @@ import time
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from fer_core.live import preload_srtp
-
-preload_srtp()  # before streamlit_webrtc: TensorFlow, if already loaded, would crash libsrtp's start-up
-
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
-
-import ui_common as ui
+from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
 from fer_core.explain import enlarge_face, explain_face, overlay
-from fer_core.faces import MAX_DETAILED_FACES, DetectorSettings, FaceDetector, FacePrediction, emotion_colour
+from fer_core.faces import MAX_DETAILED_FACES, DetectorSettings, FacePrediction
 from fer_core.live import LiveProcessor, LiveSnapshot, timeline_csv
-from fer_core.models import FerModel, get_spec
+from fer_core.models import FerModel
 from fer_core.photo import (
     PhotoAnalysis,
     analyse_photo,
@@ -36,6 +29,8 @@ from fer_core.photo import (
     results_csv,
     results_json,
 )
+from fer_core.views import default_detector_model, live_status
+from fer_ui import figures, ui
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 SENSITIVITY = {"low": 8, "medium": 5, "high": 3, "very high": 2}  # Haar min_neighbors
@@ -48,28 +43,8 @@ NO_FACE_TIPS = (
     "- If the photo is already a cropped face (like FER2013's own images), tick *The whole image is one face*."
 )
 SESSION_CACHE_SIZE = 12
-
-
-# --------------------------------------------------------------------------------------------
-# Shared resources
-# --------------------------------------------------------------------------------------------
-
-
-@st.cache_resource(show_spinner=False)
-def shared_detector() -> FaceDetector:
-    """One Haar-cascade detector per server (it keeps one cascade per thread internally)."""
-    return FaceDetector()
-
-
-def default_model(trained: dict[str, dict[str, Any]]) -> str:
-    """The most accurate CNN if one is trained, else the most accurate model."""
-
-    def accuracy(name: str) -> float:
-        value = trained[name].get("test_accuracy")
-        return float(value) if isinstance(value, (int, float)) else -1.0
-
-    cnns = [n for n in trained if get_spec(n).family == "keras" and get_spec(n).input_kind == "image"]
-    return max(cnns or list(trained), key=accuracy)
+LIVE_REFRESH_SECONDS = 0.5
+CONNECT_PATIENCE_SECONDS = 15.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,20 +52,20 @@ def default_model(trained: dict[str, dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def model_ui(trained: dict[str, dict[str, Any]]) -> str:
+def model_ui(cards: ModelCards) -> str:
     """The model selector; returns the chosen model's name."""
-    names = list(trained)
+    names = cards.trained
 
     def label(name: str) -> str:
-        card = trained[name]
-        accuracy = card.get("test_accuracy")
-        suffix = f" — {accuracy:.0%} test accuracy" if isinstance(accuracy, (int, float)) else ""
-        return f"{card.get('display_name', name)}{suffix}"
+        card = cards.cards[name]
+        accuracy = card.headline_accuracy
+        suffix = f" — {accuracy:.0%} test accuracy" if accuracy is not None else ""
+        return f"{card.title}{suffix}"
 
     return st.sidebar.selectbox(
         "Model",
         names,
-        index=names.index(default_model(trained)),
+        index=names.index(default_detector_model(cards)),
         format_func=label,
         key="detector_model",
         help="Any trained model; the default is the most accurate CNN.",
@@ -138,34 +113,13 @@ def analyse_cached(data: bytes, name: str, model: FerModel, options: tuple[Any, 
         if len(cache) >= SESSION_CACHE_SIZE:
             cache.pop(next(iter(cache)))
         cache[key] = analyse_photo(
-            data, model, name=name, whole_image=whole_image, settings=settings, detector=shared_detector()
+            data, model, ui.get_detector(), name=name, whole_image=whole_image, settings=settings
         )
     return cache[key]
 
 
-def probability_chart(probabilities: dict[str, float], height: int = 260) -> go.Figure:
-    """Horizontal bars of the seven probabilities, in the app's emotion colours."""
-    colours = [f"rgb{emotion_colour(e)}" for e in EMOTIONS]
-    values = [probabilities[e] for e in EMOTIONS]
-    fig = go.Figure(
-        go.Bar(
-            x=values,
-            y=list(EMOTIONS),
-            orientation="h",
-            marker_color=colours,
-            text=[f"{v:.0%}" for v in values],
-            textposition="auto",
-        )
-    )
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
-    fig.update_yaxes(autorange="reversed")
-    ui.style(fig, height=height)
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False)
-    return fig
-
-
 def render_face(
-    analysis: PhotoAnalysis, index: int, model: FerModel, card: dict[str, Any], explain: bool, key: str
+    analysis: PhotoAnalysis, index: int, model: FerModel, card: ModelCard, explain: bool, key: str
 ) -> None:
     """One face: its crop as the model sees it, an explanation and all seven probabilities."""
     face: FacePrediction = analysis.faces[index]
@@ -185,7 +139,7 @@ def render_face(
         else:
             columns[1].image(overlay(crop, explanation.heatmap), caption=explanation.caption)
     with columns[-1]:
-        st.plotly_chart(probability_chart(face.probabilities), theme=None, key=f"{key}-chart-{index}")
+        st.plotly_chart(figures.probability_chart(face.probabilities), theme=None, key=f"{key}-chart-{index}")
 
 
 def render_no_face(analysis: PhotoAnalysis) -> None:
@@ -195,7 +149,7 @@ def render_no_face(analysis: PhotoAnalysis) -> None:
     st.image(display_image(analysis.annotated, 640), caption=analysis.name)
 
 
-def render_photo(analysis: PhotoAnalysis, model: FerModel, card: dict[str, Any], explain: bool, key: str) -> None:
+def render_photo(analysis: PhotoAnalysis, model: FerModel, card: ModelCard, explain: bool, key: str) -> None:
     """The annotated photo, its PNG download and a card for each of its largest faces."""
     st.subheader(analysis.name)
     if not analysis.faces:
@@ -243,7 +197,7 @@ def render_results(analyses: list[PhotoAnalysis], key: str) -> None:
 def photos_section(
     files: list[tuple[str, bytes]],
     model: FerModel,
-    card: dict[str, Any],
+    card: ModelCard,
     options: tuple[Any, ...],
     explain: bool,
     key: str,
@@ -270,48 +224,45 @@ def photos_section(
 def live_processor(model: FerModel) -> LiveProcessor:
     """This session's frame processor (its smoothing and timeline belong to this browser tab only)."""
     if "detector_live" not in st.session_state:
-        st.session_state["detector_live"] = LiveProcessor(model, detector=shared_detector())
+        st.session_state["detector_live"] = LiveProcessor(model, detector=ui.get_detector())
     return st.session_state["detector_live"]
 
 
-def timeline_chart(snapshot: LiveSnapshot) -> go.Figure:
-    """The largest face's probabilities over the last minute."""
-    points = [p for p in snapshot.timeline if p.seconds >= snapshot.timeline[-1].seconds - 60]
-    fig = go.Figure()
-    for emotion in EMOTIONS:
-        fig.add_trace(
-            go.Scatter(
-                x=[p.seconds for p in points],
-                y=[p.probabilities[emotion] for p in points],
-                name=emotion,
-                mode="lines",
-                line={"color": f"rgb{emotion_colour(emotion)}"},
-            )
-        )
-    fig.update_xaxes(title="seconds")
-    fig.update_yaxes(range=[0, 1], tickformat=".0%")
-    return ui.style(fig, height=300)
-
-
-def render_live(snapshot: LiveSnapshot, slots: dict[str, Any], tick: int) -> None:
-    """Redraw the live readout from a snapshot of the processor's buffer."""
-    status = f"{snapshot.fps:.1f} frames per second · {snapshot.milliseconds_per_frame:.0f} ms per frame · "
-    status += f"{snapshot.n_faces} face{'s' if snapshot.n_faces != 1 else ''} in view"
-    slots["status"].caption(status)
+def render_live(snapshot: LiveSnapshot) -> None:
+    """The live readout from a snapshot of the processor's buffer."""
+    st.caption(live_status(snapshot))
     if snapshot.error:
-        slots["label"].error(f"The video processor hit an error: {snapshot.error}")
+        st.error(f"The video processor hit an error: {snapshot.error}")
     elif snapshot.largest is None:
-        slots["label"].info("No face in view yet: face the camera in good light.")
+        st.info("No face in view yet: face the camera in good light.")
     else:
         face = snapshot.largest
-        slots["label"].markdown(f"### Largest face: **{face.emotion}** ({face.confidence:.0%})")
-        slots["bars"].plotly_chart(probability_chart(face.probabilities, 280), theme=None, key=f"live-bars-{tick}")
+        st.markdown(f"### Largest face: **{face.emotion}** ({face.confidence:.0%})")
+        st.plotly_chart(figures.probability_chart(face.probabilities, 280), theme=None, key="live-bars")
     if snapshot.timeline:
-        slots["timeline"].plotly_chart(timeline_chart(snapshot), theme=None, key=f"live-timeline-{tick}")
+        st.plotly_chart(figures.timeline_chart(snapshot), theme=None, key="live-timeline")
+
+
+@st.fragment(run_every=LIVE_REFRESH_SECONDS)
+def live_readout(processor: LiveProcessor) -> None:
+    """Redraws itself from the processor's buffer while the video plays (the rest of the page stays put)."""
+    render_live(processor.buffer.snapshot())
+
+
+@st.fragment(run_every=1.0)
+def connecting_notice(started: float) -> None:
+    """"Connecting…", turning into advice if the camera has not connected after a while."""
+    if time.monotonic() - started < CONNECT_PATIENCE_SECONDS:
+        st.info("Connecting to the camera…")
+    else:
+        st.warning(
+            "The live video could not connect (WebRTC is blocked or the camera is busy). "
+            "Use the **Camera snapshot** tab instead."
+        )
 
 
 def live_section(model: FerModel, settings: DetectorSettings, whole_image: bool) -> None:
-    """The webcam stream, its controls and the live readout (polled while the video plays)."""
+    """The webcam stream, its controls and the live readout (refreshed by a fragment while the video plays)."""
     smoothing = st.select_slider(
         "Smoothing over recent frames",
         SMOOTHING_CHOICES,
@@ -326,41 +277,24 @@ def live_section(model: FerModel, settings: DetectorSettings, whole_image: bool)
         "connection (no STUN/TURN servers). If it does not start, use the **Camera snapshot** tab instead."
     )
     try:
-        context = webrtc_streamer(
-            key="fer-live",
-            mode=WebRtcMode.SENDRECV,
-            rtc_configuration={"iceServers": []},  # localhost only: no STUN/TURN look-ups
-            video_frame_callback=processor,
-            media_stream_constraints={"video": True, "audio": False},
-            async_processing=True,
-        )
+        context = ui.webcam_stream("fer-live", processor)
     except Exception as exc:  # noqa: BLE001 - e.g. no WebRTC runtime (headless tests); the page must go on
         st.warning(f"Live video is not available here ({type(exc).__name__}). Use the **Camera snapshot** tab instead.")
         return
-    slots = {name: st.empty() for name in ("status", "label", "bars", "timeline")}
     was_playing = st.session_state.get("detector_live_playing", False)
     st.session_state["detector_live_playing"] = context.state.playing
     if context.state.playing:
         if not was_playing:
             processor.reset()
-        tick = 0
-        while context.state.playing:  # reruns (Stop, a widget change) end this loop
-            render_live(processor.buffer.snapshot(), slots, tick)
-            tick += 1
-            time.sleep(0.5)
+        live_readout(processor)
         return
     if context.state.signalling:
-        slots["status"].info("Connecting to the camera…")
-        for _ in range(30):  # a successful connection reruns the page before this ends
-            time.sleep(0.5)
-        slots["status"].warning(
-            "The live video could not connect (WebRTC is blocked or the camera is busy). "
-            "Use the **Camera snapshot** tab instead."
-        )
+        connecting_notice(st.session_state.setdefault("detector_live_connecting", time.monotonic()))
         return
+    st.session_state.pop("detector_live_connecting", None)
     snapshot = processor.buffer.snapshot()
     if snapshot.timeline:
-        render_live(snapshot, slots, 0)
+        render_live(snapshot)
         st.download_button(
             "Download this session's live timeline (CSV)",
             timeline_csv(snapshot.timeline),
@@ -388,20 +322,18 @@ st.info(
 )
 
 cards = ui.get_cards()
-trained = {name: card for name, card in cards.items() if "error" not in card}
-if not trained:
+if not cards.trained:
     st.warning("No trained model is installed yet, so there is nothing to detect emotions with.")
-    for name, card in cards.items():
-        ui.not_trained_card(name, get_spec(name).display_name, card.get("error"))
+    ui.missing_models(cards)
     st.stop()
 
-model_name = model_ui(trained)
+model_name = model_ui(cards)
 detector_settings, whole, show_explanations = detector_ui()
-card = trained[model_name]
+card = cards.cards[model_name]
 try:
     model = ui.get_model(model_name, card)
 except FerError as exc:  # a damaged model file: say so, and let the user pick another model
-    st.error(f"{card.get('display_name', model_name)} cannot be used: {exc} Choose another model in the sidebar.")
+    st.error(f"{card.title} cannot be used: {exc} Choose another model in the sidebar.")
     st.stop()
 options = (detector_settings, whole)
 

@@ -1,71 +1,67 @@
-"""Shared fixtures: the dataset location, a small model zoo trained once per session, clean env vars."""
+"""The test suite's one set of fixtures: the dataset (real or synthetic), a tiny zoo, a face detector.
+
+Tests are grouped by what they drive: ``unit/`` calls ``fer_core`` and ``fer_ui`` directly,
+``page/`` runs the Streamlit pages with ``AppTest``, ``e2e/`` clicks through a real server in
+Debian's chromium. Helpers shared by them live in ``support/``.
+
+The dataset is found by the app's own rule (``$FER_DATA_DIR``, else ``data/fer2013``); without it,
+the with-dataset tests skip and everything else runs on synthetic faces.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.data import DATA_DIR, HAS_DATA, TINY_PARAMS, ZOO_LIMIT, synthetic_dataset
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # pages import ui_common and fer_core from the repository root
-    sys.path.insert(0, str(REPO))
-
-from fer_core.data import resolve_data_dir  # noqa: E402 - after the path set-up above
-
-#: The real FER2013, found by the app's own rule: ``$FER_DATA_DIR``, else ``data/fer2013``.
-#: Without it the with-dataset tests skip and the rest run on synthetic faces.
-DATA_DIR = resolve_data_dir()
-HAS_DATA = (DATA_DIR / "train").is_dir() and (DATA_DIR / "test").is_dir()
-NO_DATA_REASON = f"FER2013 is not at {DATA_DIR}; set FER_DATA_DIR to its image folders to run this test."
-
-#: Tiny versions of the six registry models: enough to write real cards in seconds.
-TINY_PARAMS: dict[str, dict] = {
-    "logreg": {"pca_components": 20, "max_iter": 50},
-    "random_forest": {"n_estimators": 10, "max_depth": 8},
-    "mlp": {"epochs": 1, "hidden_units": [32]},
-    "lstm": {"epochs": 1, "units": 8, "lstm_layers": 1, "bidirectional": False, "dense_units": 16},
-    "cnn_basic": {"epochs": 1},
-    "cnn": {"epochs": 1, "widths": [8, 16], "convs_per_stage": 1},
-}
+from fer_core.data import FerDataset, load_dataset, subsample, validation_split
+from fer_core.faces import FaceDetector
+from fer_core.training import train_model
+from fer_ui.process import prepare_process
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "e2e: browser end-to-end tests (need /usr/bin/chromium)")
-
-
-def small_dataset(n_train: int = 600, n_test: int = 700):
-    """A stratified 600 / 700-image slice of FER2013, or random faces when the dataset is absent."""
-    from fer_core.data import FerDataset, load_dataset, subsample
-
-    if HAS_DATA:
-        full = load_dataset(DATA_DIR)
-        x_train, y_train = subsample(full.x_train, full.y_train, n_train)
-        x_test, y_test = subsample(full.x_test, full.y_test, n_test)
-        return FerDataset(x_train, y_train, x_test, y_test, source="subset", fingerprint=full.fingerprint)
-    rng = np.random.default_rng(0)
-    y_train, y_test = np.arange(n_train) % 7, np.arange(n_test) % 7
-    x_train = rng.integers(0, 256, (n_train, 48, 48), dtype=np.uint8)
-    x_test = rng.integers(0, 256, (n_test, 48, 48), dtype=np.uint8)
-    return FerDataset(x_train, y_train, x_test, y_test, source="synthetic", fingerprint="synthetic")
+    # The server process's one-time set-up, as streamlit_app.py does it, before any test loads TensorFlow.
+    prepare_process()
 
 
 @pytest.fixture(scope="session")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All six registry models trained small (one epoch, 600 images) into a temporary models folder."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fer_core.training import train_model
+def core_dataset() -> FerDataset:
+    """The real train split with a stratified 700-image test split, or a synthetic stand-in."""
+    if not HAS_DATA:
+        return synthetic_dataset(1400, 140)
+    full = load_dataset(DATA_DIR)
+    x_test, y_test = subsample(full.x_test, full.y_test, ZOO_LIMIT)
+    return FerDataset(full.x_train, full.y_train, x_test, y_test, source=full.source, fingerprint=full.fingerprint)
 
+
+@pytest.fixture(scope="session")
+def small_faces(core_dataset: FerDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """About 200 training faces and 70 validation faces ``(x, y, x_val, y_val)``, every class present."""
+    x, y = subsample(core_dataset.x_train, core_dataset.y_train, 280, seed=1)
+    return validation_split(x, y, fraction=0.25)
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory, core_dataset: FerDataset) -> Path:
+    """All six registry models trained tiny (TINY_PARAMS, 700 images) through ``train_model`` into a folder."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     models_dir = tmp_path_factory.mktemp("zoo")
-    dataset = small_dataset()
     started = time.perf_counter()
     for name, params in TINY_PARAMS.items():
-        train_model(name, dataset, params=params, out_dir=models_dir)
+        train_model(name, core_dataset, params=params, limit=ZOO_LIMIT, out_dir=models_dir)
     print(f"\ntest zoo trained in {time.perf_counter() - started:.0f} s")
     return models_dir
+
+
+@pytest.fixture(scope="session")
+def detector() -> FaceDetector:
+    """One face detector for the session, as the dashboard keeps one per server."""
+    return FaceDetector()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -13,11 +13,6 @@ Usage: python tools/finalize_zoo.py RUN_DIR [--data DIR]
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
 import argparse
 import itertools
 from pathlib import Path
@@ -26,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.artifacts import load_model, write_artifact
+from fer_core.cards import ModelCard
 from fer_core.data import load_dataset, validation_split
 from fer_core.evaluation import evaluate, rounded
 from fer_core.models import create_model
@@ -35,23 +31,23 @@ from fer_core.training import build_card, inference_timings
 GPU_NOTE = "Trained with fer_core's own recipe on one NVIDIA H100 (Keras 3, JAX backend) via tools/gpu_train_zoo.sh"
 
 
-def remeasure(model: Any, card: dict[str, Any], dataset: Any, extra: dict[str, Any]) -> dict[str, Any]:
+def remeasure(model: Any, card: ModelCard, dataset: Any, extra: dict[str, Any], seconds: float) -> ModelCard:
     """A card rebuilt around ``model`` with test metrics and timings measured on this machine."""
     test = evaluate(model, dataset.x_test, dataset.y_test)
     test_tta = evaluate(model, dataset.x_test, dataset.y_test, tta=True)
     new = build_card(
         model,
         dataset=dataset,
-        n_fit=card["n_train"],
-        n_val=card["n_validation"],
-        seconds=float(card["training_seconds"]),
+        n_fit=card.n_train or 0,
+        n_val=card.n_validation or 0,
+        seconds=seconds,
         test_metrics=test,
         test_metrics_tta=test_tta,
         timings=inference_timings(model, dataset.x_test[:256]),
-        extra={"validation_accuracy": card.get("validation_accuracy"), "limit": None, "trained_on": GPU_NOTE},
+        validation_accuracy=card.validation_accuracy,
     )
-    new["machine"]["training_compute"] = card["machine"].get("compute")
-    new.update(extra)
+    new.machine["training_compute"] = card.machine.get("compute", "")
+    new.extra.update({"trained_on": GPU_NOTE, **extra})
     return new
 
 
@@ -71,20 +67,20 @@ def main() -> None:
         if not (source / name / "card.json").is_file():
             continue
         model, card = load_model(name, source)
-        model.history_ = card["history"]
-        new = remeasure(model, card, dataset, {})
+        model.history_ = card.history
+        new = remeasure(model, card, dataset, {}, float(card.training_seconds or 0.0))
         write_artifact(model, new)
-        print(f"{name}: test accuracy {new['test_accuracy']:.4f} (GPU card said {card['test_accuracy']:.4f})")
+        print(f"{name}: test accuracy {new.test_accuracy:.4f} (GPU card said {card.test_accuracy:.4f})")
 
     if args.only is not None and "cnn" not in args.only:
         return
     members: dict[str, KerasModel] = {}
-    cards: dict[str, dict[str, Any]] = {}
+    cards: dict[str, ModelCard] = {}
     for variant in ("cnn", "cnn_e40", "cnn_bal"):
         model, card = load_model("cnn", run / variant)
-        model.history_ = card["history"]
+        model.history_ = card.history
         members[variant], cards[variant] = model, card  # type: ignore[assignment]
-    fraction = float(cards["cnn"]["params"]["validation_fraction"])
+    fraction = float(cards["cnn"].params["validation_fraction"])
     _, _, x_val, y_val = validation_split(dataset.x_train, dataset.y_train, fraction=fraction, seed=42)
     val_proba = {k: m.predict_proba(x_val, tta=True) for k, m in members.items()}
     selection = {}
@@ -96,8 +92,7 @@ def main() -> None:
     # mixes in the class-weighted net whose numbers are kept separately below.
     shipped = create_model("cnn")
     shipped.compose([members["cnn"], members["cnn_e40"]])
-    seconds = cards["cnn"]["training_seconds"] + cards["cnn_e40"]["training_seconds"]
-    base = {**cards["cnn"], "training_seconds": seconds}
+    seconds = float((cards["cnn"].training_seconds or 0.0) + (cards["cnn_e40"].training_seconds or 0.0))
     balanced = members["cnn_bal"]
     bal_tta = evaluate(balanced, dataset.x_test, dataset.y_test, tta=True)
     single_tta = evaluate(members["cnn"], dataset.x_test, dataset.y_test, tta=True)
@@ -127,9 +122,9 @@ def main() -> None:
             },
         },
     }
-    new = remeasure(shipped, base, dataset, extra)
+    new = remeasure(shipped, cards["cnn"], dataset, extra, seconds)
     write_artifact(shipped, new)
-    print(f"cnn: test accuracy {new['test_accuracy']:.4f} (TTA); selection {selection}")
+    print(f"cnn: test accuracy {new.test_accuracy:.4f} (TTA); selection {selection}")
     print("class weights:", np.round([single_tta["accuracy"], bal_tta["accuracy"]], 4))
 
 

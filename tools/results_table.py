@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
 from fer_core.artifacts import list_cards
 
 SEED_NOTEBOOK = {"logreg": 0.328, "random_forest": 0.454, "mlp": 0.284, "lstm": 0.412, "cnn_basic": 0.549, "cnn": 0.617}
@@ -23,16 +18,18 @@ TARGETS = {
 def main() -> None:
     print("| model | test accuracy | macro-F1 | flip TTA | seed notebook | target | parameters | file MB | training |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, card in list_cards().items():
-        if "error" in card:
+    cards = list_cards()
+    for name in cards:
+        card = cards.cards.get(name)
+        if card is None or not card.evaluated:
             print(f"| {name} | not trained | | | {SEED_NOTEBOOK[name]} | {TARGETS[name]} | | | |")
             continue
-        minutes = card["training_seconds"] / 60
-        where = "GPU (H100)" if "trained_on" in card else "CPU (2 cores)"
+        minutes = (card.training_seconds or 0.0) / 60
+        where = "GPU (H100)" if "trained_on" in card.extra else "CPU (2 cores)"
         print(
-            f"| {card['display_name']} (`{name}`) | {card['test_accuracy']:.4f} | {card['test_macro_f1']:.4f} | "
-            f"{'yes' if card['headline_tta'] else 'no'} | {SEED_NOTEBOOK[name]} | {TARGETS[name]} | "
-            f"{card['n_parameters']:,} | {card['file_size_bytes'] / 1e6:.1f} | {minutes:.1f} min, {where} |"
+            f"| {card.title} (`{name}`) | {card.test_accuracy:.4f} | {card.test_macro_f1:.4f} | "
+            f"{'yes' if card.headline_tta else 'no'} | {SEED_NOTEBOOK[name]} | {TARGETS[name]} | "
+            f"{card.n_parameters or 0:,} | {(card.file_size_bytes or 0) / 1e6:.1f} | {minutes:.1f} min, {where} |"
         )
 
 

@@ -57,12 +57,7 @@ class ModelSpec:
 
     def check_params(self, params: Mapping[str, Any] | None) -> None:
         """Raise ValueError, naming the valid ones, if ``params`` has keys this model does not take."""
-        unknown = set(params or {}) - set(self.default_params)
-        if unknown:
-            raise ValueError(
-                f"Unknown parameter(s) for {self.name}: {', '.join(sorted(unknown))}. "
-                f"Valid: {', '.join(sorted(self.default_params))}."
-            )
+        reject_unknown_params(params, [self])
 
     def resolve_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The defaults overridden by ``params``, after :meth:`check_params`."""
@@ -135,6 +130,17 @@ class FerModel:
     @classmethod
     def load(cls, spec: ModelSpec, params: Mapping[str, Any], directory: Path) -> FerModel:
         raise NotImplementedError
+
+
+def reject_unknown_params(params: Mapping[str, Any] | None, specs: list[ModelSpec]) -> None:
+    """The one check of parameter names: each must be in the schema of at least one of ``specs``."""
+    valid = set().union(*(spec.default_params for spec in specs))
+    unknown = set(params or {}) - valid
+    if unknown:
+        models = ", ".join(spec.name for spec in specs)
+        raise ValueError(
+            f"Unknown parameter(s) for {models}: {', '.join(sorted(unknown))}. Valid: {', '.join(sorted(valid))}."
+        )
 
 
 def with_flips(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

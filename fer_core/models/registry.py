@@ -13,7 +13,7 @@ from typing import Any
 
 from fer_core.constants import SEED
 from fer_core.errors import ModelNotFoundError
-from fer_core.models.base import FerModel, ModelSpec
+from fer_core.models.base import FerModel, ModelSpec, reject_unknown_params
 from fer_core.models.keras_models import KerasModel
 from fer_core.models.networks import build_cnn, build_cnn_basic, build_lstm, build_mlp
 from fer_core.models.sklearn_models import (
@@ -180,6 +180,16 @@ def get_spec(name: str) -> ModelSpec:
         return REGISTRY[name]
     except KeyError:
         raise ModelNotFoundError(f"Unknown model {name!r}. Choose one of: {', '.join(REGISTRY)}.") from None
+
+
+def params_by_model(names: list[str], params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """One set of parameters given for several models (``train all``): each model gets the keys it takes.
+
+    A key that none of the models takes raises ValueError, as for a single model.
+    """
+    specs = [get_spec(name) for name in names]
+    reject_unknown_params(params, specs)
+    return {spec.name: {k: v for k, v in params.items() if k in spec.default_params} for spec in specs}
 
 
 def create_model(name: str, **params: Any) -> FerModel:

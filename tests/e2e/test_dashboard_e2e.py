@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON
-from e2e_support import (
+from support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     NO_CHROMIUM_REASON,
@@ -23,6 +22,7 @@ from e2e_support import (
     streamlit_server,
     wait_idle,
 )
+from support.data import DATA_DIR, HAS_DATA, NO_DATA_REASON
 
 PAGES = {"home": "", "eda": "EDA", "training": "Training", "comparison": "Model_comparison"}
 

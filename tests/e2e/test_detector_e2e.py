@@ -17,8 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from detector_helpers import astronaut, encode, face_frame
-from e2e_support import (
+from support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     NO_CHROMIUM_REASON,
@@ -27,6 +26,7 @@ from e2e_support import (
     streamlit_server,
     wait_idle,
 )
+from support.photos import astronaut, encode, face_frame
 
 from fer_core.constants import EMOTIONS
 

@@ -9,18 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from core_helpers import synthetic_dataset, tree_bytes
+from support.data import synthetic_dataset, tree_bytes
 
 from fer_core import artifacts
-from fer_core.artifacts import best_model_name, list_cards, load_model, read_card, trained_models, write_artifact
+from fer_core.artifacts import list_cards, load_model, read_card, write_artifact
+from fer_core.cards import ModelCard
 from fer_core.constants import EMOTIONS
 from fer_core.data import FerDataset
 from fer_core.errors import ModelNotFoundError
 from fer_core.evaluation import evaluate, metrics_from_predictions
 from fer_core.models import MODEL_NAMES, create_model, params_to_json
 from fer_core.training import train_model
-
-pytest_plugins = ["fixtures_core"]  # the shared fixtures: core_dataset, small_faces, tiny_zoo
 
 
 def fitted_logreg(seed: int = 0):
@@ -35,69 +34,69 @@ def fitted_logreg(seed: int = 0):
 
 
 class TestCard:
-    def test_keras_card_has_every_field(self, tiny_zoo: Path, core_dataset: FerDataset) -> None:
-        card = read_card(tiny_zoo / "cnn_basic")
-        assert card["name"] == "cnn_basic" and card["family"] == "keras"
-        assert card["display_name"] == "Basic CNN (seed)"
-        assert card["params"]["epochs"] == 1 and card["params"]["seed"] == 42
-        assert card["classes"] == list(EMOTIONS)
-        assert card["preprocessing"]["input_kind"] == "image" and card["preprocessing"]["input_shape"] == [48, 48, 1]
-        assert card["training_seconds"] > 0
-        assert card["n_train"] + card["n_validation"] == 700 and card["limit"] == 700
-        assert card["n_validation"] == 140  # 20 % stratified validation split
-        model, _ = load_model("cnn_basic", tiny_zoo)
-        assert card["n_parameters"] == model.n_parameters() > 100_000
-        assert card["file"] == "model.keras"
-        assert card["file_size_bytes"] == (tiny_zoo / "cnn_basic" / "model.keras").stat().st_size
-        assert card["epochs_run"] == 1
+    def test_keras_card_has_every_field(self, zoo: Path, core_dataset: FerDataset) -> None:
+        card = read_card(zoo / "cnn_basic")
+        assert card.name == "cnn_basic" and card.family == "keras"
+        assert card.display_name == "Basic CNN (seed)"
+        assert card.params["epochs"] == 1 and card.params["seed"] == 42
+        assert card.classes == list(EMOTIONS)
+        assert card.preprocessing["input_kind"] == "image" and card.preprocessing["input_shape"] == [48, 48, 1]
+        assert card.training_seconds > 0
+        assert card.n_train + card.n_validation == 700 and card.limit == 700
+        assert card.n_validation == 140  # 20 % stratified validation split
+        model, _ = load_model("cnn_basic", zoo)
+        assert card.n_parameters == model.n_parameters() > 100_000
+        assert card.file == "model.keras"
+        assert card.file_size_bytes == (zoo / "cnn_basic" / "model.keras").stat().st_size
+        assert card.epochs_run == 1
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            assert len(card["history"][key]) == 1 and np.isfinite(card["history"][key][0])
-        assert card["data_fingerprint"] == core_dataset.fingerprint
-        created = dt.datetime.fromisoformat(card["created"])
+            assert len(card.history[key]) == 1 and np.isfinite(card.history[key][0])
+        assert card.data_fingerprint == core_dataset.fingerprint
+        created = dt.datetime.fromisoformat(card.created)
         assert created.tzinfo is not None
         assert abs((dt.datetime.now(dt.UTC) - created).total_seconds()) < 3600
-        assert {"python", "numpy", "keras", "scikit-learn"} <= set(card["versions"])
+        assert {"python", "numpy", "keras", "scikit-learn"} <= set(card.versions)
 
-    def test_test_metrics_are_on_the_test_split(self, tiny_zoo: Path, core_dataset: FerDataset) -> None:
-        card = read_card(tiny_zoo / "cnn_basic")
-        metrics = card["test_metrics"]
+    def test_test_metrics_are_on_the_test_split(self, zoo: Path, core_dataset: FerDataset) -> None:
+        card = read_card(zoo / "cnn_basic")
+        metrics = card.test_metrics
         n_test = len(core_dataset.y_test)
         assert metrics["n"] == n_test
         matrix = np.array(metrics["confusion_matrix"])
         assert matrix.shape == (7, 7) and matrix.sum() == n_test
         np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(core_dataset.y_test, minlength=7))
         assert metrics["accuracy"] == pytest.approx(np.trace(matrix) / n_test, abs=1e-4)
-        assert card["test_accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-4)  # no TTA headline
-        assert card["headline_tta"] is False and card["test_metrics_tta"]["tta"] is True
+        assert card.test_accuracy == pytest.approx(metrics["accuracy"], abs=1e-4)  # no TTA headline
+        assert card.headline_tta is False and card.test_metrics_tta["tta"] is True
         for key in ("macro_f1", "weighted_f1", "macro_precision", "macro_recall"):
             assert 0.0 <= metrics[key] <= 1.0
         assert set(metrics["per_class"]) == set(EMOTIONS)
 
-    def test_card_metrics_match_a_fresh_evaluation(self, tiny_zoo: Path, core_dataset: FerDataset) -> None:
-        model, card = load_model("logreg", tiny_zoo)
+    def test_card_metrics_match_a_fresh_evaluation(self, zoo: Path, core_dataset: FerDataset) -> None:
+        model, card = load_model("logreg", zoo)
         fresh = evaluate(model, core_dataset.x_test, core_dataset.y_test)
-        assert card["test_accuracy"] == pytest.approx(fresh["accuracy"], abs=1e-4)
-        assert card["test_metrics"]["confusion_matrix"] == fresh["confusion_matrix"]
+        assert card.test_accuracy == pytest.approx(fresh["accuracy"], abs=1e-4)
+        assert card.test_metrics["confusion_matrix"] == fresh["confusion_matrix"]
 
-    def test_sklearn_card(self, tiny_zoo: Path) -> None:
-        card = read_card(tiny_zoo / "logreg")
-        assert card["family"] == "sklearn" and card["file"] == "model.joblib"
-        assert card["preprocessing"]["input_shape"] == [2304]
-        assert card["params"]["pca_components"] == 20
-        assert 0.0 <= card["history"]["val_accuracy"][0] <= 1.0
-        assert card["validation_accuracy"] == pytest.approx(card["history"]["val_accuracy"][0], abs=1e-4)
+    def test_sklearn_card(self, zoo: Path) -> None:
+        card = read_card(zoo / "logreg")
+        assert card.family == "sklearn" and card.file == "model.joblib"
+        assert card.preprocessing["input_shape"] == [2304]
+        assert card.params["pca_components"] == 20
+        assert 0.0 <= card.history["val_accuracy"][0] <= 1.0
+        assert card.validation_accuracy == pytest.approx(card.history["val_accuracy"][0], abs=1e-4)
 
-    def test_card_is_valid_json_on_disk(self, tiny_zoo: Path) -> None:
+    def test_card_is_valid_json_on_disk(self, zoo: Path) -> None:
         for name in ("logreg", "cnn_basic"):
-            text = (tiny_zoo / name / "card.json").read_text()
+            text = (zoo / name / "card.json").read_text()
             assert json.loads(text)["name"] == name
 
     def test_train_without_writing(self) -> None:
         dataset = synthetic_dataset(140, 14)
         result = train_model("logreg", dataset, params={"pca_components": 5, "max_iter": 10}, evaluate_on_test=False)
-        assert result.path is None and result.card["test_metrics"] is None
+        assert result.path is None and result.card.test_metrics is None
         # Chosen on a 28-image validation split, then refit on all 140 (refit_full_train).
-        assert result.card["n_train"] == 140 and result.card["n_validation"] == 28
+        assert result.card.n_train == 140 and result.card.n_validation == 28
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,7 +109,7 @@ class TestAtomicWrite:
     def models_dir(self, tmp_path: Path) -> Path:
         root = tmp_path / "models"
         model = fitted_logreg(0)
-        write_artifact(model, {"name": "logreg", "params": params_to_json(model.params), "version": 1}, root)
+        write_artifact(model, ModelCard(name="logreg", params=params_to_json(model.params), extra={"version": 1}), root)
         return root
 
     def test_a_crash_while_saving_keeps_the_previous_artifact(
@@ -125,11 +124,11 @@ class TestAtomicWrite:
 
         monkeypatch.setattr(new_model, "save", crash)
         with pytest.raises(RuntimeError, match="disk full"):
-            write_artifact(new_model, {"name": "logreg", "params": {}, "version": 2}, models_dir)
+            write_artifact(new_model, ModelCard(name="logreg", extra={"version": 2}), models_dir)
         assert tree_bytes(models_dir) == before
         assert [p.name for p in models_dir.iterdir()] == ["logreg"]  # no temporary or backup folder left
         model, card = load_model("logreg", models_dir)
-        assert card["version"] == 1 and model.predict_proba(np.zeros((1, 48, 48), np.uint8)).shape == (1, 7)
+        assert card.extra["version"] == 1 and model.predict_proba(np.zeros((1, 48, 48), np.uint8)).shape == (1, 7)
 
     def test_a_failed_rename_restores_the_previous_artifact(
         self, models_dir: Path, monkeypatch: pytest.MonkeyPatch
@@ -144,13 +143,13 @@ class TestAtomicWrite:
 
         monkeypatch.setattr(artifacts.os, "replace", failing_replace)
         with pytest.raises(OSError, match="simulated crash"):
-            write_artifact(fitted_logreg(1), {"name": "logreg", "params": {}, "version": 2}, models_dir)
+            write_artifact(fitted_logreg(1), ModelCard(name="logreg", extra={"version": 2}), models_dir)
         assert tree_bytes(models_dir) == before
         assert [p.name for p in models_dir.iterdir()] == ["logreg"]
 
     def test_a_successful_write_replaces_the_artifact(self, models_dir: Path) -> None:
-        write_artifact(fitted_logreg(1), {"name": "logreg", "params": {}, "version": 2}, models_dir)
-        assert read_card(models_dir / "logreg")["version"] == 2
+        write_artifact(fitted_logreg(1), ModelCard(name="logreg", extra={"version": 2}), models_dir)
+        assert read_card(models_dir / "logreg").extra["version"] == 2
         assert sorted(p.name for p in (models_dir / "logreg").iterdir()) == ["card.json", "model.joblib"]
         assert [p.name for p in models_dir.iterdir()] == ["logreg"]
 
@@ -162,11 +161,11 @@ class TestAtomicWrite:
 
 class TestListCards:
     @pytest.fixture
-    def mixed_dir(self, tmp_path: Path, tiny_zoo: Path) -> Path:
+    def mixed_dir(self, tmp_path: Path, zoo: Path) -> Path:
         """logreg valid, cnn_basic with a corrupt card, mlp with a card but no model file, the rest absent."""
         root = tmp_path / "models"
-        shutil.copytree(tiny_zoo / "logreg", root / "logreg")
-        shutil.copytree(tiny_zoo / "cnn_basic", root / "cnn_basic")
+        shutil.copytree(zoo / "logreg", root / "logreg")
+        shutil.copytree(zoo / "cnn_basic", root / "cnn_basic")
         (root / "cnn_basic" / "card.json").write_text('{"name": "cnn_basic", "params": ')  # truncated JSON
         (root / "mlp").mkdir()
         (root / "mlp" / "card.json").write_text(json.dumps({"name": "mlp", "file": "model.keras", "params": {}}))
@@ -177,13 +176,13 @@ class TestListCards:
     def test_errors_are_entries_and_the_rest_stays_available(self, mixed_dir: Path) -> None:
         cards = list_cards(mixed_dir)
         assert list(cards) == list(MODEL_NAMES)
-        assert "error" not in cards["logreg"] and cards["logreg"]["name"] == "logreg"
-        assert "unreadable" in cards["cnn_basic"]["error"]
-        assert "model file for mlp is missing" in cards["mlp"]["error"]
-        assert "does not describe a registered model" in cards["lstm"]["error"]
-        assert "not trained yet" in cards["cnn"]["error"] and "not trained yet" in cards["random_forest"]["error"]
-        assert trained_models(mixed_dir) == ["logreg"]
-        assert best_model_name(mixed_dir) == "logreg"
+        assert cards.is_trained("logreg") and cards.cards["logreg"].name == "logreg"
+        assert "unreadable" in cards.errors["cnn_basic"]
+        assert "model file for mlp is missing" in cards.errors["mlp"]
+        assert "does not describe a registered model" in cards.errors["lstm"]
+        assert "not trained yet" in cards.errors["cnn"] and "not trained yet" in cards.errors["random_forest"]
+        assert cards.trained == ["logreg"] and list(cards.missing) == [n for n in MODEL_NAMES if n != "logreg"]
+        assert cards.best() == "logreg"
 
     def test_loading_a_broken_model_is_a_clear_error(self, mixed_dir: Path) -> None:
         with pytest.raises(ModelNotFoundError, match="unreadable"):
@@ -197,10 +196,10 @@ class TestListCards:
 
     def test_models_dir_from_the_environment(self, mixed_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("FER_MODELS_DIR", str(mixed_dir))
-        assert trained_models() == ["logreg"]
+        assert list_cards().trained == ["logreg"]
 
     def test_empty_models_dir(self, tmp_path: Path) -> None:
-        assert trained_models(tmp_path) == [] and best_model_name(tmp_path) is None
+        assert list_cards(tmp_path).trained == [] and list_cards(tmp_path).best() is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,6 +264,6 @@ class TestStopAndRefit:
         result = train_model(
             "random_forest", dataset, params=params, callback=on_event, stop=stop, evaluate_on_test=False
         )
-        assert result.card["stopped_early"] is True
+        assert result.card.stopped_early is True
         assert len(result.model.estimator_.estimators_) == max(built) >= 10  # not refit down to a few trees
-        assert result.card["n_train"] == 112  # the refit on all 140 was skipped
+        assert result.card.n_train == 112  # the refit on all 140 was skipped

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from fer_core.artifacts import load_model, write_artifact
+from fer_core.cards import ModelCard
 from fer_core.models import create_model, params_to_json
 from fer_core.models.packed_forest import pack_forest, unpack_forest
-
-pytest_plugins = ["fixtures_core"]
 
 Faces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -90,7 +89,7 @@ def test_packed_file_is_much_smaller(small_faces: Faces) -> None:
 
 def test_saved_forest_round_trips_through_an_artifact(small_faces: Faces, tmp_path: Path) -> None:
     model, _ = _fitted_forest(small_faces)
-    write_artifact(model, {"name": "random_forest", "params": params_to_json(model.params)}, tmp_path)
+    write_artifact(model, ModelCard(name="random_forest", params=params_to_json(model.params)), tmp_path)
     assert joblib.load(tmp_path / "random_forest" / "model.joblib")["format"] == "fer-forest/1"
     loaded, _ = load_model("random_forest", tmp_path)
     x_test = small_faces[2]
@@ -100,7 +99,7 @@ def test_saved_forest_round_trips_through_an_artifact(small_faces: Faces, tmp_pa
 
 def test_a_pickled_forest_from_before_still_loads(small_faces: Faces, tmp_path: Path) -> None:
     model, _ = _fitted_forest(small_faces)
-    write_artifact(model, {"name": "random_forest", "params": params_to_json(model.params)}, tmp_path)
+    write_artifact(model, ModelCard(name="random_forest", params=params_to_json(model.params)), tmp_path)
     joblib.dump(model.estimator_, tmp_path / "random_forest" / "model.joblib")  # the old format: the estimator
     loaded, _ = load_model("random_forest", tmp_path)
     x_test = small_faces[2]

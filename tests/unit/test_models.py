@@ -10,16 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from core_helpers import TINY_PARAMS
+from support.data import TINY_PARAMS
 
 from fer_core.artifacts import load_model, write_artifact
+from fer_core.cards import ModelCard
 from fer_core.constants import EMOTIONS, NUM_CLASSES
 from fer_core.errors import ModelNotFoundError
 from fer_core.models import MODEL_NAMES, REGISTRY, FerModel, create_model, get_spec, params_to_json
 from fer_core.preprocessing import hog_features, prepare
 from fer_core.progress import ProgressEvent, StopFlag
-
-pytest_plugins = ["fixtures_core"]  # the shared fixtures: core_dataset, small_faces, tiny_zoo
 
 Faces = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -93,12 +92,12 @@ class TestEveryModel:
 
     def test_save_load_gives_the_same_predictions(self, name: str, fitted, small_faces: Faces, tmp_path: Path) -> None:
         model = fitted(name).model
-        card = {"name": name, "params": params_to_json(model.params)}
+        card = ModelCard(name=name, params=params_to_json(model.params))
         folder = write_artifact(model, card, tmp_path)
         assert folder == tmp_path / name
         assert sorted(p.name for p in folder.iterdir()) == sorted(["card.json", model.spec.file_name])
         loaded, loaded_card = load_model(name, tmp_path)
-        assert type(loaded) is type(model) and loaded_card["file"] == model.spec.file_name
+        assert type(loaded) is type(model) and loaded_card.file == model.spec.file_name
         x = small_faces[2]
         np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x), atol=1e-5)
         assert loaded.n_parameters() == model.n_parameters() > 0
@@ -150,7 +149,7 @@ class TestRegistry:
         model = create_model(name, **{**TINY_PARAMS[name], "features": "pixels"}).fit(x_train, y_train)
         params = params_to_json(model.params)
         del params["features"]  # what a card written before the parameter existed holds
-        write_artifact(model, {"name": name, "params": params}, tmp_path)
+        write_artifact(model, ModelCard(name=name, params=params), tmp_path)
         loaded, _ = load_model(name, tmp_path)
         assert loaded.params["features"] == "pixels"
         np.testing.assert_allclose(loaded.predict_proba(x_test), model.predict_proba(x_test), atol=1e-6)
@@ -202,7 +201,7 @@ class TestKerasTraining:
         outputs = [np.asarray(member(inputs, training=False)) for member in members]
         proba = model.predict_proba(x_val)
         np.testing.assert_allclose(proba, 0.5 * (outputs[0] + outputs[1]), atol=1e-5)
-        write_artifact(model, {"name": "cnn", "params": params_to_json(model.params)}, tmp_path)
+        write_artifact(model, ModelCard(name="cnn", params=params_to_json(model.params)), tmp_path)
         loaded, _ = load_model("cnn", tmp_path)
         assert loaded.model_.name == "cnn_ensemble"
         np.testing.assert_allclose(loaded.predict_proba(x_val), proba, atol=1e-5)

@@ -7,22 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from core_helpers import astronaut, encode, png_declaring
 from PIL import Image
+from support.photos import astronaut, encode_pil, png_declaring
 
 from fer_core.artifacts import load_model
 from fer_core.constants import EMOTIONS
 from fer_core.errors import ImageError
-from fer_core.faces import FacePrediction, crop_face, detect_faces, draw_predictions, predict_image, read_image
+from fer_core.faces import FaceDetector, FacePrediction, crop_face, draw_predictions, find_faces, predict_image
+from fer_core.images import read_image
 from fer_core.models import FerModel
-
-pytest_plugins = ["fixtures_core"]  # the shared fixtures: core_dataset, small_faces, tiny_zoo
 
 
 @pytest.fixture(scope="module")
-def model(tiny_zoo: Path) -> FerModel:
+def model(zoo: Path) -> FerModel:
     """The tiny zoo's logistic regression, loaded the way the app loads it."""
-    return load_model("logreg", tiny_zoo)[0]
+    return load_model("logreg", zoo)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -34,7 +33,7 @@ class TestReadImage:
     def test_every_source_type(self, tmp_path: Path) -> None:
         rgb = np.zeros((10, 20, 3), np.uint8)
         rgb[..., 0] = 200
-        png = encode(Image.fromarray(rgb), "PNG")
+        png = encode_pil(Image.fromarray(rgb), "PNG")
         path = tmp_path / "red.png"
         path.write_bytes(png)
         for source in (png, path, str(path), Image.fromarray(rgb), rgb):
@@ -45,30 +44,30 @@ class TestReadImage:
     def test_rgba_is_composited_on_white(self) -> None:
         rgba = np.zeros((4, 4, 4), np.uint8)
         rgba[0, 0] = (255, 0, 0, 255)  # one opaque red pixel, the rest fully transparent
-        out = read_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+        out = read_image(encode_pil(Image.fromarray(rgba, "RGBA"), "PNG"))
         assert out.shape == (4, 4, 3)
         assert tuple(out[0, 0]) == (255, 0, 0) and tuple(out[3, 3]) == (255, 255, 255)
 
     def test_palette(self) -> None:
         palette = Image.new("P", (5, 5), 1)
         palette.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
-        out = read_image(encode(palette, "PNG"))
+        out = read_image(encode_pil(palette, "PNG"))
         assert out.shape == (5, 5, 3) and tuple(out[2, 2]) == (10, 200, 30)
 
     def test_sixteen_bit_grey(self) -> None:
         deep = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.uint16))
-        data = encode(deep, "PNG")
+        data = encode_pil(deep, "PNG")
         assert Image.open(io.BytesIO(data)).mode.startswith("I")
         out = read_image(data)
         assert out.shape == (1, 3, 3)
         assert out[0, :, 0].tolist() == [0, 127, 255]
 
     def test_grey(self) -> None:
-        out = read_image(encode(Image.new("L", (6, 3), 77), "PNG"))
+        out = read_image(encode_pil(Image.new("L", (6, 3), 77), "PNG"))
         assert out.shape == (3, 6, 3) and (out == 77).all()
 
     def test_cmyk_jpeg(self) -> None:
-        data = encode(Image.new("RGB", (16, 16), (0, 0, 255)).convert("CMYK"), "JPEG", quality=95)
+        data = encode_pil(Image.new("RGB", (16, 16), (0, 0, 255)).convert("CMYK"), "JPEG", quality=95)
         assert Image.open(io.BytesIO(data)).mode == "CMYK"
         out = read_image(data)
         assert out.shape == (16, 16, 3)
@@ -79,13 +78,13 @@ class TestReadImage:
         image.paste((255, 255, 255), (0, 0, 10, 40))  # a white band on the left edge
         exif = Image.Exif()
         exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
-        out = read_image(encode(image, "JPEG", exif=exif, quality=95))
+        out = read_image(encode_pil(image, "JPEG", exif=exif, quality=95))
         assert out.shape == (60, 40, 3)  # width and height swapped
         assert out[:10].mean() > 200 and out[-10:].mean() < 50  # the left band is now on top
 
     def test_animated_gif_uses_the_first_frame(self) -> None:
         first, second = Image.new("RGB", (20, 10), (255, 0, 0)), Image.new("RGB", (20, 10), (0, 0, 255))
-        data = encode(first, "GIF", save_all=True, append_images=[second])
+        data = encode_pil(first, "GIF", save_all=True, append_images=[second])
         assert Image.open(io.BytesIO(data)).n_frames == 2
         out = read_image(data)
         assert out.shape == (10, 20, 3) and tuple(out[5, 5]) == (255, 0, 0)
@@ -113,7 +112,7 @@ class TestReadImage:
             read_image(fake)
 
     def test_truncated_jpeg(self) -> None:
-        data = encode(Image.fromarray(astronaut()), "JPEG")
+        data = encode_pil(Image.fromarray(astronaut()), "JPEG")
         with pytest.raises(ImageError, match="damaged or truncated"):
             read_image(data[: len(data) // 2])
 
@@ -152,66 +151,69 @@ def check_prediction(face: FacePrediction) -> None:
 
 
 class TestPredictImage:
-    def test_astronaut_has_one_face(self, model: FerModel) -> None:
-        faces = predict_image(astronaut(), model)
+    def test_astronaut_has_one_face(self, model: FerModel, detector: FaceDetector) -> None:
+        faces = predict_image(astronaut(), model, detector)
         assert len(faces) == 1
         check_prediction(faces[0])
         x, y, w, h = faces[0].box
         assert 150 <= x + w / 2 <= 300 and 50 <= y + h / 2 <= 200  # the face, top centre of the photo
         assert 60 <= w <= 250 and w == h
 
-    def test_bytes_and_path_give_the_same_result(self, model: FerModel, tmp_path: Path) -> None:
-        png = encode(Image.fromarray(astronaut()), "PNG")
+    def test_bytes_and_path_give_the_same_result(self, model: FerModel, tmp_path: Path, detector: FaceDetector) -> None:
+        png = encode_pil(Image.fromarray(astronaut()), "PNG")
         (tmp_path / "astronaut.png").write_bytes(png)
-        from_bytes, from_path = predict_image(png, model), predict_image(tmp_path / "astronaut.png", model)
-        assert from_bytes == from_path == predict_image(astronaut(), model)
+        from_bytes = predict_image(png, model, detector)
+        from_path = predict_image(tmp_path / "astronaut.png", model, detector)
+        assert from_bytes == from_path == predict_image(astronaut(), model, detector)
 
-    def test_crop_matches_what_the_model_sees(self, model: FerModel) -> None:
-        boxes, crops = detect_faces(astronaut())
+    def test_crop_matches_what_the_model_sees(self, model: FerModel, detector: FaceDetector) -> None:
+        boxes, crops = find_faces(astronaut(), detector)
         assert crops.shape == (1, 48, 48) and crops.dtype == np.uint8
-        face = predict_image(astronaut(), model)[0]
+        face = predict_image(astronaut(), model, detector)[0]
         expected = model.predict_proba(crops)[0]
         np.testing.assert_allclose([face.probabilities[e] for e in EMOTIONS], expected, atol=1e-6)
 
-    def test_whole_image(self, model: FerModel) -> None:
+    def test_whole_image(self, model: FerModel, detector: FaceDetector) -> None:
         flat = np.full((30, 40, 3), 90, np.uint8)
-        faces = predict_image(flat, model, whole_image=True)
+        faces = predict_image(flat, model, detector, whole_image=True)
         assert len(faces) == 1 and faces[0].box == (0, 0, 40, 30)
         check_prediction(faces[0])
         expected = model.predict_proba(np.full((1, 48, 48), 90, np.uint8))[0]
         np.testing.assert_allclose([faces[0].probabilities[e] for e in EMOTIONS], expected, atol=1e-6)
 
-    def test_no_face_on_a_flat_image(self, model: FerModel) -> None:
-        assert predict_image(np.full((300, 400, 3), 128, np.uint8), model) == []
+    def test_no_face_on_a_flat_image(self, model: FerModel, detector: FaceDetector) -> None:
+        assert predict_image(np.full((300, 400, 3), 128, np.uint8), model, detector) == []
 
-    def test_two_faces_are_sorted_left_to_right(self, model: FerModel) -> None:
+    def test_two_faces_are_sorted_left_to_right(self, model: FerModel, detector: FaceDetector) -> None:
         head = astronaut()[0:300, 100:400]  # (300, 300, 3)
         canvas = np.full((600, 900, 3), 128, np.uint8)
         canvas[250:550, 50:350] = head  # the left face is lower ...
         canvas[20:320, 550:850] = head  # ... than the right one, so sorting by y would swap them
-        faces = predict_image(canvas, model)
+        faces = predict_image(canvas, model, detector)
         assert len(faces) == 2
         (x_left, y_left, _, _), (x_right, y_right, _, _) = faces[0].box, faces[1].box
         assert x_left < 350 <= 550 <= x_right and y_left > y_right
         assert faces[0].probabilities == pytest.approx(faces[1].probabilities, abs=0.05)  # the same face twice
 
-    def test_large_photo_boxes_are_in_full_resolution_coordinates(self, model: FerModel) -> None:
+    def test_large_photo_boxes_are_in_full_resolution_coordinates(
+        self, model: FerModel, detector: FaceDetector
+    ) -> None:
         big = np.repeat(np.repeat(astronaut(), 4, axis=0), 4, axis=1)  # (2048, 2048, 3): detection downscales
-        small_box = predict_image(astronaut(), model)[0].box
-        (face,) = predict_image(big, model)
+        small_box = predict_image(astronaut(), model, detector)[0].box
+        (face,) = predict_image(big, model, detector)
         assert face.box[0] == pytest.approx(4 * small_box[0], abs=24)
         assert face.box[2] == pytest.approx(4 * small_box[2], abs=40)
 
-    def test_bad_image_raises_image_error(self, model: FerModel) -> None:
+    def test_bad_image_raises_image_error(self, model: FerModel, detector: FaceDetector) -> None:
         with pytest.raises(ImageError):
-            predict_image(b"definitely not an image", model)
+            predict_image(b"definitely not an image", model, detector)
 
 
 class TestDrawAndCrop:
-    def test_draw_predictions(self, model: FerModel) -> None:
+    def test_draw_predictions(self, model: FerModel, detector: FaceDetector) -> None:
         photo = astronaut()
         original = photo.copy()
-        faces = predict_image(photo, model)
+        faces = predict_image(photo, model, detector)
         drawn = draw_predictions(photo, faces)
         assert drawn.shape == photo.shape and drawn.dtype == np.uint8
         assert not np.array_equal(drawn, photo)

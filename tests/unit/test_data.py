@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from core_helpers import (
-    HAS_REAL_DATA,
-    NO_REAL_DATA,
-    REAL_DATA,
+from support.data import (
+    DATA_DIR,
+    HAS_DATA,
+    NO_DATA_REASON,
     REAL_TEST_COUNTS,
     REAL_TRAIN_COUNTS,
     csv_label,
@@ -482,14 +482,14 @@ def test_decode_face_refuses_garbage_and_converts_colour() -> None:
     assert face is not None and face.shape == (48, 48) and converted
 
 
-@pytest.mark.skipif(not HAS_REAL_DATA, reason=NO_REAL_DATA)
+@pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON)
 def test_real_fer2013_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     # The shared decode cache (not the private one) keeps this a one-second read after the first run.
     if _USER_CACHE is None:
         monkeypatch.delenv(CACHE_DIR_ENV)
     else:
         monkeypatch.setenv(CACHE_DIR_ENV, _USER_CACHE)
-    dataset = load_dataset(REAL_DATA)
+    dataset = load_dataset(DATA_DIR)
     assert len(dataset.y_train) == 28709 and len(dataset.y_test) == 7178
     assert dataset.counts() == {"train": REAL_TRAIN_COUNTS, "test": REAL_TEST_COUNTS}
     assert dataset.x_train.dtype == np.uint8 and dataset.x_train.shape[1:] == (48, 48)

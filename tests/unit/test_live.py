@@ -7,7 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from detector_helpers import face_frame
+from support.data import REPO
+from support.photos import face_frame
 
 from fer_core.constants import EMOTIONS, NUM_CLASSES
 from fer_core.faces import DetectorSettings
@@ -244,12 +245,10 @@ def test_webrtc_imports_safely_after_tensorflow() -> None:
     import subprocess
     import sys
 
-    from conftest import REPO
-
     code = (
         "import tensorflow\n"
-        "from fer_core.live import preload_srtp\n"
-        "preload_srtp()\n"
+        "from fer_ui.process import prepare_process\n"
+        "prepare_process()\n"
         "import streamlit_webrtc, pylibsrtp\n"
         "key = bytes(range(30))\n"
         "tx = pylibsrtp.Session(policy=pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))\n"
@@ -288,8 +287,8 @@ class TestTracking:
         import fer_core.live as live
 
         calls = []
-        real = live._find_faces
-        monkeypatch.setattr(live, "_find_faces", lambda *a: calls.append(1) or real(*a))
+        real = live.find_faces
+        monkeypatch.setattr(live, "find_faces", lambda *a, **k: calls.append(1) or real(*a, **k))
         tracked = LiveProcessor(FixedModel(), settings=LiveSettings(full_detection_every=5))
         reference = LiveProcessor(FixedModel(), settings=LiveSettings(full_detection_every=1))
         for frame in self.moving_frames(10):

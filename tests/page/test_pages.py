@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON, REPO
 from streamlit.testing.v1 import AppTest
+from support.data import DATA_DIR, HAS_DATA, NO_DATA_REASON, REPO
 
 from fer_core.jobs import get_manager
 from fer_core.models import REGISTRY
@@ -189,7 +189,7 @@ def test_comparison_charts_the_features_lesson_from_the_shipped_models(monkeypat
     monkeypatch.setenv("FER_MODELS_DIR", str(REPO / "artifacts" / "models"))
     monkeypatch.setenv("FER_DATA_DIR", str(REPO / "no-such-dataset"))
     from fer_core.artifacts import list_cards
-    from fer_core.dashboard import features_lesson, features_note
+    from fer_core.views import features_lesson, features_note
 
     app = run_page("comparison")
     assert "What hand-made features buy" in [h.value for h in app.header]

@@ -14,9 +14,7 @@ from PIL import Image
 
 from fer_core.artifacts import load_model
 from fer_core.errors import ImageError
-from fer_core.faces import predict_image
-
-pytest_plugins = ["fixtures_core"]  # tiny_zoo: small trained models
+from fer_core.faces import FaceDetector, predict_image
 
 
 def _encoded(fmt: str) -> bytes:
@@ -31,13 +29,16 @@ VALID = [_encoded(fmt) for fmt in ("JPEG", "PNG", "GIF", "BMP", "WEBP")]
 
 
 @pytest.fixture(scope="module")
-def model(tiny_zoo: Path):  # noqa: ANN201 - a FerModel
-    return load_model("logreg", tiny_zoo)[0]
+def model(zoo: Path):  # noqa: ANN201 - a FerModel
+    return load_model("logreg", zoo)[0]
+
+
+DETECTOR = FaceDetector()  # one for the module: hypothesis calls the function below hundreds of times
 
 
 def _predict_or_image_error(data: object, model) -> None:  # noqa: ANN001
     try:
-        faces = predict_image(data, model)
+        faces = predict_image(data, model, DETECTOR)
     except ImageError as exc:
         assert str(exc)  # a sentence, never empty
         return

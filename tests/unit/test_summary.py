@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from core_helpers import synthetic_faces
+from support.data import synthetic_faces
 
 from fer_core.constants import EMOTIONS
 from fer_core.data import FerDataset
@@ -120,7 +120,7 @@ def test_contrast_and_sharpness_measures() -> None:
 
 
 def test_the_imbalance_ratio_is_the_same_in_the_note_and_the_page() -> None:
-    from fer_core.dashboard import distribution_note, imbalance_ratio
+    from fer_core.views import distribution_note, imbalance_ratio
 
     counts = {"happy": 7215, "disgust": 436, "angry": 1000}  # 16.548 : 1, rounded to 2 decimals 16.55
     summary = {"counts": {"train": counts}, "percentages": {"train": {k: 100 * v / 8651 for k, v in counts.items()}}}

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import REPO
-from detector_helpers import astronaut, encode, face_frame, fer_face
 from streamlit.testing.v1 import AppTest
+from support.data import REPO
+from support.photos import astronaut, encode, face_frame, fer_face
 
 PAGE = REPO / "pages" / "4_Emotion_detector.py"
 #: TensorFlow's import and the first model load take far longer than AppTest's 3-second default.

@@ -11,23 +11,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import EMOTIONS, IMAGE_SIZE, N_PIXELS
+from fer_core.explain import linear_feature_weights
+from fer_core.live import LiveSnapshot
 from fer_core.models import REGISTRY
 
 #: Columns of the comparison table where a lower value is better.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"Training time (s)", "Parameters", "Size (MB)", "ms / image"})
 
 
-
-def headline_metrics(card: dict[str, Any]) -> dict[str, Any]:
-    """The test metrics behind a card's headline accuracy (with flip TTA where the card uses it)."""
-    if card.get("headline_tta") and card.get("test_metrics_tta"):
-        return card["test_metrics_tta"]
-    return card["test_metrics"]
-
 def train_command(name: str) -> str:
     """The shell command that trains a registered model into ``artifacts/models``."""
     return f"python -m fer_core train {name}"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``1 h 02 min``, ``3 min 05 s`` or ``42 s``."""
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,53 +159,107 @@ def mosaic(faces: np.ndarray, columns: int, factor: int, gap: int = 4) -> np.nda
     return out
 
 
+def brightness_note(brightness: pd.DataFrame) -> str:
+    """Which emotion is brightest and darkest, and how little contrast varies (from :func:`per_class_brightness`)."""
+    brightest = brightness.loc[brightness["brightness"].idxmax()]
+    darkest = brightness.loc[brightness["brightness"].idxmin()]
+    return (
+        f"{brightest['emotion'].capitalize()} faces are the brightest on average ({brightest['brightness']:.0f}) and "
+        f"{darkest['emotion']} the darkest ({darkest['brightness']:.0f}); contrast varies only between "
+        f"{brightness['contrast'].min():.1f} and {brightness['contrast'].max():.1f}, so brightness alone says little."
+    )
+
+
+def duplicates_note(summary: dict[str, Any]) -> str:
+    """What blank and duplicate images are, and how many test images leak from train."""
+    leaked = summary["duplicates"]["test_in_train"]
+    return (
+        "Blank means a nearly constant image (pixel std below 2). Exact duplicates are byte-identical faces; "
+        f"{leaked} test image(s) also appear in train, so a model could have memorised them — a leak to keep small."
+    )
+
+
+def drift_note(summary: dict[str, Any]) -> str:
+    """The measured train / test differences against their alarm levels, and why they matter."""
+    drift = summary["drift"]
+    metrics, thresholds = drift["metrics"], drift["thresholds"]
+    return (
+        f"Median contrast differs by {metrics['contrast']['relative_difference']:.0%} and median sharpness by "
+        f"{metrics['sharpness']['relative_difference']:.0%} (alarm levels {thresholds['contrast']:.0%} and "
+        f"{thresholds['sharpness']:.0%}). **Why it matters:** the validation split is carved from train, so "
+        "if test images were blurrier or flatter, a model could ace validation and still fail on test."
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Model cards
 # --------------------------------------------------------------------------------------------
 
 
-def trained_cards(cards: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Only the cards of models that are trained and evaluated."""
-    return {n: c for n, c in cards.items() if "error" not in c and c.get("test_metrics")}
-
-
-def leaderboard(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """One row per trained model, best test accuracy first."""
+def leaderboard(cards: ModelCards) -> pd.DataFrame:
+    """One row per evaluated model, best test accuracy first."""
     rows = [
         {
             "name": name,
-            "Model": card.get("display_name", name),
-            "Test accuracy": card.get("test_accuracy"),
-            "Macro-F1": card.get("test_macro_f1"),
-            "Trained on": card.get("n_train"),
-            "Epochs": card.get("epochs_run"),
-            "Training time (s)": card.get("training_seconds"),
+            "Model": card.title,
+            "Test accuracy": card.test_accuracy,
+            "Macro-F1": card.test_macro_f1,
+            "Trained on": card.n_train,
+            "Epochs": card.epochs_run,
+            "Training time (s)": card.training_seconds,
         }
-        for name, card in trained_cards(cards).items()
+        for name, card in cards.evaluated.items()
     ]
     frame = pd.DataFrame(rows)
     return frame.sort_values("Test accuracy", ascending=False, ignore_index=True) if len(frame) else frame
 
 
-def comparison_table(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """The model-comparison table: headline metrics, per-class recall and costs, one row per model."""
-    rows = []
-    for name, card in trained_cards(cards).items():
-        metrics = headline_metrics(card)
-        row: dict[str, Any] = {
-            "Model": card.get("display_name", name),
-            "Accuracy": card.get("test_accuracy", metrics["accuracy"]),
-            "Macro-F1": card.get("test_macro_f1", metrics["macro_f1"]),
-            "Weighted-F1": metrics["weighted_f1"],
-        }
-        for emotion in EMOTIONS:
-            row[f"Recall {emotion}"] = metrics["per_class"][emotion]["recall"]
-        row["Training time (s)"] = card.get("training_seconds")
-        row["Parameters"] = card.get("n_parameters")
-        row["Size (MB)"] = round(card["file_size_bytes"] / 1e6, 2) if card.get("file_size_bytes") else None
-        row["ms / image"] = (card.get("inference") or {}).get("ms_per_image_batch1")
-        rows.append(row)
-    return pd.DataFrame(rows)
+def leaderboard_note(cards: ModelCards) -> str:
+    """The best model's accuracy, set against always answering the commonest emotion and against people."""
+    best = cards.best(among=cards.evaluated)
+    if best is None:
+        return "No model is trained yet."
+    card = cards.evaluated[best]
+    support = {e: m["support"] for e, m in card.headline_metrics["per_class"].items()}
+    majority = max(support, key=support.get)
+    total = sum(support.values())
+    return (
+        f"Best so far: **{card.title}** with {card.test_accuracy:.1%} accuracy on {total:,} test images. "
+        f"For scale: always answering *{majority}* would score {support[majority] / total:.1%}, and humans agree "
+        "with the FER2013 labels only about 65% of the time."
+    )
+
+
+def default_detector_model(cards: ModelCards) -> str | None:
+    """The detector's default model: the most accurate image CNN if one is trained, else the best model.
+
+    CNNs see faces as images, so they have Grad-CAM explanations and hold up best on real photos.
+    """
+    image_models = [name for name in cards.trained if REGISTRY[name].input_kind == "image"]
+    return cards.best(among=image_models) or cards.best()
+
+
+def comparison_row(card: ModelCard, label: str | None = None) -> dict[str, Any]:
+    """One model's row of the comparison table: headline metrics, per-class recall and costs."""
+    metrics = card.headline_metrics
+    row: dict[str, Any] = {
+        "Model": label or card.title,
+        "Accuracy": card.test_accuracy,
+        "Macro-F1": card.test_macro_f1,
+        "Weighted-F1": metrics["weighted_f1"],
+    }
+    for emotion in EMOTIONS:
+        row[f"Recall {emotion}"] = metrics["per_class"][emotion]["recall"]
+    row["Training time (s)"] = card.training_seconds
+    row["Parameters"] = card.n_parameters
+    row["Size (MB)"] = round(card.file_size_bytes / 1e6, 2) if card.file_size_bytes else None
+    row["ms / image"] = (card.inference or {}).get("ms_per_image_batch1")
+    return row
+
+
+def comparison_table(cards: ModelCards) -> pd.DataFrame:
+    """The model-comparison table, one row per evaluated model."""
+    return pd.DataFrame([comparison_row(card) for card in cards.evaluated.values()])
 
 
 def best_in_column(table: pd.DataFrame) -> dict[str, Any]:
@@ -210,20 +272,20 @@ def best_in_column(table: pd.DataFrame) -> dict[str, Any]:
     return best
 
 
-def comparison_note(cards: dict[str, dict[str, Any]]) -> str:
-    """Teaching sentences true of the trained models' cards."""
-    trained = trained_cards(cards)
-    if not trained:
+def comparison_note(cards: ModelCards) -> str:
+    """Teaching sentences true of the evaluated models' cards."""
+    evaluated = cards.evaluated
+    best = cards.best(among=evaluated)
+    if best is None:
         return "No model is trained yet, so there is nothing to compare."
-    best = max(trained, key=lambda n: trained[n]["test_accuracy"])
-    card = trained[best]
-    per_class = headline_metrics(card)["per_class"]
+    card = evaluated[best]
+    per_class = card.headline_metrics["per_class"]
     hardest = min(per_class, key=lambda e: per_class[e]["recall"])
     easiest = max(per_class, key=lambda e: per_class[e]["recall"])
-    gap = card["test_accuracy"] - card["test_macro_f1"]
+    gap = card.test_accuracy - card.test_macro_f1
     return (
-        f"The most accurate model here is **{card['display_name']}** at {card['test_accuracy']:.1%} test accuracy "
-        f"(macro-F1 {card['test_macro_f1']:.3f}). It recognises **{easiest}** best "
+        f"The most accurate model here is **{card.title}** at {card.test_accuracy:.1%} test accuracy "
+        f"(macro-F1 {card.test_macro_f1:.3f}). It recognises **{easiest}** best "
         f"(recall {per_class[easiest]['recall']:.0%}) and **{hardest}** worst ({per_class[hardest]['recall']:.0%}); "
         + (
             f"the {gap:.2f} gap between accuracy and macro-F1 is the price of the rare classes."
@@ -233,19 +295,56 @@ def comparison_note(cards: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def confusion(card: dict[str, Any], *, normalised: bool) -> np.ndarray:
+def confusion(card: ModelCard, *, normalised: bool) -> np.ndarray:
     """The test confusion matrix ``(7, 7)`` (rows = true class); row-normalised to recall if asked."""
-    matrix = np.asarray(headline_metrics(card)["confusion_matrix"], dtype=np.float64)
+    matrix = np.asarray(card.headline_metrics["confusion_matrix"], dtype=np.float64)
     if normalised:
         matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1.0)
     return matrix
 
 
-def per_class_f1(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def worst_confusion(card: ModelCard) -> tuple[str, str, float]:
+    """The most common mistake: (true emotion, predicted emotion, share of that emotion's faces)."""
+    recall = confusion(card, normalised=True)
+    off_diagonal = recall - np.diag(np.diag(recall))
+    true_index, predicted_index = np.unravel_index(off_diagonal.argmax(), off_diagonal.shape)
+    return EMOTIONS[true_index], EMOTIONS[predicted_index], float(off_diagonal.max())
+
+
+def worst_confusion_note(card: ModelCard) -> str:
+    """One sentence on a model's most common confusion."""
+    true_emotion, predicted_emotion, share = worst_confusion(card)
+    return (
+        f"{card.title}'s most common confusion: {share:.0%} of **{true_emotion}** faces are called "
+        f"**{predicted_emotion}**. Click a cell to see those mistakes below (when the dataset is present)."
+    )
+
+
+def training_comparison(run: ModelCard, installed: ModelCard | None) -> pd.DataFrame:
+    """A finished training run next to the installed model of the same kind (if it has test numbers)."""
+    rows = {"This run": run, **({"Installed model": installed} if installed is not None else {})}
+    return pd.DataFrame(
+        [
+            {
+                "": label,
+                "Accuracy": card.test_accuracy,
+                "Macro-F1": card.test_macro_f1,
+                "Weighted-F1": card.headline_metrics["weighted_f1"],
+                "Trained on": card.n_train,
+                "Epochs": card.epochs_run,
+                "Training time": format_seconds(card.training_seconds),
+                **{f"Recall {e}": card.headline_metrics["per_class"][e]["recall"] for e in EMOTIONS},
+            }
+            for label, card in rows.items()
+        ]
+    )
+
+
+def per_class_f1(cards: ModelCards) -> pd.DataFrame:
     """Long table: model, emotion, F1."""
     rows = [
-        {"model": card.get("display_name", name), "emotion": e, "F1": headline_metrics(card)["per_class"][e]["f1"]}
-        for name, card in trained_cards(cards).items()
+        {"model": card.title, "emotion": e, "F1": card.headline_metrics["per_class"][e]["f1"]}
+        for card in cards.evaluated.values()
         for e in EMOTIONS
     ]
     return pd.DataFrame(rows)
@@ -255,7 +354,7 @@ def per_class_f1(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
 FEATURE_SETS: dict[str, str] = {"pixels_only": "pixels only", "hog_plus_pixels": "HOG + pixels"}
 
 
-def features_lesson(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def features_lesson(cards: ModelCards) -> pd.DataFrame:
     """Long table: model, features, test accuracy — for models whose card records both input choices.
 
     Logistic regression and the MLP were trained on raw pixels and on HOG edge features + pixels;
@@ -263,14 +362,14 @@ def features_lesson(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
     cannot find edges by themselves.
     """
     rows = []
-    for name, card in trained_cards(cards).items():
-        experiment = card.get("features_experiment") or {}
+    for card in cards.evaluated.values():
+        experiment = card.extra.get("features_experiment") or {}
         if not all(key in experiment for key in FEATURE_SETS):
             continue
         for key, label in FEATURE_SETS.items():
             accuracy = experiment[key].get("test_accuracy")
             if accuracy is not None:
-                rows.append({"model": card.get("display_name", name), "features": label, "accuracy": float(accuracy)})
+                rows.append({"model": card.title, "features": label, "accuracy": float(accuracy)})
     return pd.DataFrame(rows, columns=["model", "features", "accuracy"])
 
 
@@ -289,19 +388,28 @@ def features_note(lesson: pd.DataFrame) -> str:
     )
 
 
-def keras_histories(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def f1_note(f1: pd.DataFrame) -> str:
+    """The easiest and hardest emotion, averaged over the models (from :func:`per_class_f1`)."""
+    mean_f1 = f1.groupby("emotion")["F1"].mean()
+    return (
+        f"Averaged over the models, **{mean_f1.idxmax()}** is the easiest emotion (mean F1 {mean_f1.max():.2f}) and "
+        f"**{mean_f1.idxmin()}** the hardest ({mean_f1.min():.2f})."
+    )
+
+
+def keras_histories(cards: ModelCards) -> pd.DataFrame:
     """Long table of Keras training curves: model, epoch, metric, split, value."""
     rows = []
-    for name, card in trained_cards(cards).items():
-        if card.get("family") != "keras":
+    for card in cards.evaluated.values():
+        if card.family != "keras":
             continue
-        for key, values in (card.get("history") or {}).items():
+        for key, values in card.history.items():
             split = "validation" if key.startswith("val_") else "train"
             metric = key.removeprefix("val_")
             if metric not in ("loss", "accuracy"):
                 continue
             rows.extend(
-                {"model": card.get("display_name", name), "epoch": i + 1, "metric": metric, "split": split, "value": v}
+                {"model": card.title, "epoch": i + 1, "metric": metric, "split": split, "value": v}
                 for i, v in enumerate(values)
             )
     return pd.DataFrame(rows, columns=["model", "epoch", "metric", "split", "value"])
@@ -319,24 +427,49 @@ def history_frame(history: dict[str, list[float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
 
 
-def feature_importance(card: dict[str, Any]) -> np.ndarray | None:
-    """The random forest's pixel importances ``(48, 48)`` scaled to max 1, if the card has them."""
-    importance = card.get("feature_importance")
-    return np.asarray(importance, dtype=np.float32) if importance else None
-
-
 def logreg_pixel_weights(estimator: Any) -> np.ndarray:
     """Per-class weights on raw pixels ``(7, 48, 48)`` of a scale -> [PCA] -> logistic-regression pipeline.
 
     The logit of class k is linear in the standardised features, so the pixel features' weights map
     straight back to a 48x48 template (HOG features, where the model also uses them, are left out).
     """
-    from fer_core.explain import linear_feature_weights
-
     weights = linear_feature_weights(estimator)[:, -N_PIXELS:]  # on standardised pixels
     scale = estimator.named_steps["scale"].scale_[-N_PIXELS:]
     weights = weights / np.where(scale > 0, scale, 1.0)  # (7, 2304), on raw pixels
     return weights.reshape(len(weights), IMAGE_SIZE, IMAGE_SIZE)
+
+
+def importance_note(importance: np.ndarray) -> str:
+    """Where the forest's 50 most important pixels sit (rows of the 48x48 face)."""
+    rows = np.unravel_index(np.argsort(importance, axis=None)[-50:], importance.shape)[0]
+    return (
+        f"The 50 most important pixels sit mostly in rows {int(np.percentile(rows, 10))}–"
+        f"{int(np.percentile(rows, 90))} (of 48); the brighter a pixel, the more its splits reduced impurity."
+    )
+
+
+def logreg_weights_note(card: ModelCard) -> str:
+    """How to read the logistic-regression weight images, and what its HOG features add (from its card)."""
+    note = (
+        "Blue pixels push the model towards that emotion when they are bright, red ones away from it. "
+        "Because the model is linear, each emotion gets exactly one template."
+    )
+    if card.params.get("features") != "hog+pixels":
+        return note
+    pixels_only = (card.extra.get("features_experiment") or {}).get("pixels_only", {}).get("test_accuracy")
+    without = f"about {pixels_only:.0%}" if isinstance(pixels_only, (int, float)) else "much less"
+    return note + (
+        " This model also sees HOG features (edge directions per 8x8 cell), which carry most of its accuracy: "
+        f"on raw pixels alone the same classifier scores {without} instead of {card.test_accuracy:.0%}."
+    )
+
+
+def live_status(snapshot: LiveSnapshot) -> str:
+    """The live video's speed and how many faces are in view."""
+    faces = f"{snapshot.n_faces} face{'s' if snapshot.n_faces != 1 else ''} in view"
+    return (
+        f"{snapshot.fps:.1f} frames per second · {snapshot.milliseconds_per_frame:.0f} ms per frame · {faces}"
+    )
 
 
 def confident_mistakes(

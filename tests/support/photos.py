@@ -1,15 +1,21 @@
-"""Images for the detector tests: real faces, webcam-like frames and in-memory encodings.
+"""Photos for the tests: real FER2013 faces, scikit-image's astronaut, webcam-like frames, encodings.
 
-Nothing here is written into the repository: FER2013 faces are read from the shared dataset and
+Nothing here is written into the repository: FER2013 faces are read from the dataset in place and
 the test photo comes from scikit-image at test time.
 """
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON
+from PIL import Image
+
+from support.data import DATA_DIR, HAS_DATA, NO_DATA_REASON
 
 
 def fer_face(index: int = 0, emotion: str = "happy") -> np.ndarray:
@@ -40,3 +46,20 @@ def encode(image: np.ndarray, extension: str = ".png") -> bytes:
     ok, buffer = cv2.imencode(extension, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     assert ok, f"OpenCV could not encode {extension}"
     return buffer.tobytes()
+
+
+def encode_pil(image: Image.Image, fmt: str, **options: object) -> bytes:
+    """A PIL image encoded in memory as ``fmt`` (PNG, JPEG, GIF, ...)."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny valid PNG whose IHDR is patched (with a correct CRC) to declare ``width`` x ``height``."""
+    data = bytearray(encode_pil(Image.new("L", (8, 8)), "PNG"))
+    assert data[12:16] == b"IHDR"
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])  # new size, same depth / colour type / ...
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    return bytes(data)

@@ -8,28 +8,27 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from core_helpers import (
-    HAS_REAL_DATA,
-    NO_REAL_DATA,
-    REAL_DATA,
+from PIL import Image
+from support.data import (
+    DATA_DIR,
+    HAS_DATA,
+    NO_DATA_REASON,
     REAL_TEST_COUNTS,
     REAL_TRAIN_COUNTS,
     REPO,
-    astronaut,
-    png_declaring,
     write_image_folder,
 )
-from PIL import Image
+from support.photos import astronaut, png_declaring
 
+from fer_core.artifacts import read_card
 from fer_core.constants import EMOTIONS
-
-pytest_plugins = ["fixtures_core"]  # the shared fixtures: core_dataset, small_faces, tiny_zoo
 
 
 def run_cli(*args: str, models_dir: Path | None = None, cache_dir: Path | None = None, timeout: int = 300):
@@ -103,9 +102,9 @@ class TestDataSummary:
         assert "happy" in result.stdout and "350" in result.stdout and "28" in result.stdout
         assert json.loads(out.read_text())["totals"]["train"] == 350
 
-    @pytest.mark.skipif(not HAS_REAL_DATA, reason=NO_REAL_DATA)
+    @pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON)
     def test_real_fer2013_counts(self) -> None:
-        result = run_cli("data-summary", "--data", str(REAL_DATA), "--json")  # the user's own decode cache
+        result = run_cli("data-summary", "--data", str(DATA_DIR), "--json")  # the user's own decode cache
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
         assert summary["totals"] == {"train": 28709, "test": 7178}
@@ -130,9 +129,9 @@ class TestDataSummary:
 
 
 class TestPredict:
-    def test_json_shape(self, tiny_zoo: Path, photos: dict[str, Path]) -> None:
+    def test_json_shape(self, zoo: Path, photos: dict[str, Path]) -> None:
         images = [str(photos["astronaut.jpg"]), str(photos["wall.png"])]
-        result = run_cli("predict", *images, "--model", "logreg", "--json", models_dir=tiny_zoo)
+        result = run_cli("predict", *images, "--model", "logreg", "--json", models_dir=zoo)
         assert result.returncode == 0, result.stderr
         entries = json.loads(result.stdout)
         assert [e["path"] for e in entries] == images
@@ -146,14 +145,14 @@ class TestPredict:
         assert face["confidence"] == face["probabilities"][face["emotion"]]
         assert entries[1]["faces"] == []
 
-    def test_best_model_and_whole_image(self, tiny_zoo: Path, photos: dict[str, Path]) -> None:
-        result = run_cli("predict", str(photos["wall.png"]), "--whole-image", "--json", models_dir=tiny_zoo)
+    def test_best_model_and_whole_image(self, zoo: Path, photos: dict[str, Path]) -> None:
+        result = run_cli("predict", str(photos["wall.png"]), "--whole-image", "--json", models_dir=zoo)
         assert result.returncode == 0, result.stderr
         (entry,) = json.loads(result.stdout)
         assert len(entry["faces"]) == 1 and entry["faces"][0]["box"] == [0, 0, 320, 240]
 
-    def test_text_output(self, tiny_zoo: Path, photos: dict[str, Path]) -> None:
-        result = run_cli("predict", str(photos["astronaut.jpg"]), "--model", "logreg", models_dir=tiny_zoo)
+    def test_text_output(self, zoo: Path, photos: dict[str, Path]) -> None:
+        result = run_cli("predict", str(photos["astronaut.jpg"]), "--model", "logreg", models_dir=zoo)
         assert result.returncode == 0, result.stderr
         assert "face 1 at" in result.stdout and any(e in result.stdout for e in EMOTIONS)
 
@@ -161,35 +160,36 @@ class TestPredict:
         ("name", "fragment"),
         [("missing.jpg", "does not exist"), ("noise.jpg", "not an image format"), ("notes.png", "not an image")],
     )
-    def test_bad_image(self, tiny_zoo: Path, photos: dict[str, Path], name: str, fragment: str) -> None:
+    def test_bad_image(self, zoo: Path, photos: dict[str, Path], name: str, fragment: str) -> None:
         path = photos.get(name, photos["astronaut.jpg"].parent / name)
-        result = run_cli("predict", str(path), "--model", "logreg", "--json", models_dir=tiny_zoo)
+        result = run_cli("predict", str(path), "--model", "logreg", "--json", models_dir=zoo)
         assert_user_error(result, fragment)
         (entry,) = json.loads(result.stdout)  # the JSON still reports every image
         assert entry["faces"] == [] and fragment in entry["error"]
 
-    def test_one_bad_image_among_good_ones(self, tiny_zoo: Path, photos: dict[str, Path]) -> None:
+    def test_one_bad_image_among_good_ones(self, zoo: Path, photos: dict[str, Path]) -> None:
         images = [str(photos["astronaut.jpg"]), str(photos["noise.jpg"])]
-        result = run_cli("predict", *images, "--model", "logreg", "--json", models_dir=tiny_zoo)
+        result = run_cli("predict", *images, "--model", "logreg", "--json", models_dir=zoo)
         assert_user_error(result, "noise.jpg")
         entries = json.loads(result.stdout)
         assert len(entries[0]["faces"]) == 1 and entries[0]["error"] is None and entries[1]["error"]
 
-    def test_bad_image_with_a_keras_model(self, tiny_zoo: Path, photos: dict[str, Path]) -> None:
+    def test_bad_image_with_a_keras_model(self, zoo: Path, photos: dict[str, Path]) -> None:
         # Loading a Keras model imports TensorFlow, whose start-up notices must not add lines to stderr.
-        result = run_cli("predict", str(photos["noise.jpg"]), "--model", "cnn_basic", models_dir=tiny_zoo)
+        result = run_cli("predict", str(photos["noise.jpg"]), "--model", "cnn_basic", models_dir=zoo)
         assert_user_error(result, "not an image format")
 
-    def test_decompression_bomb(self, tiny_zoo: Path, photos: dict[str, Path]) -> None:
-        result = run_cli("predict", str(photos["bomb.png"]), "--model", "logreg", "--json", models_dir=tiny_zoo)
+    def test_decompression_bomb(self, zoo: Path, photos: dict[str, Path]) -> None:
+        result = run_cli("predict", str(photos["bomb.png"]), "--model", "logreg", "--json", models_dir=zoo)
         assert_user_error(result, "bomb.png")
 
-    def test_unknown_model(self, tiny_zoo: Path, photos: dict[str, Path]) -> None:
-        result = run_cli("predict", str(photos["astronaut.jpg"]), "--model", "resnet", models_dir=tiny_zoo)
+    def test_unknown_model(self, zoo: Path, photos: dict[str, Path]) -> None:
+        result = run_cli("predict", str(photos["astronaut.jpg"]), "--model", "resnet", models_dir=zoo)
         assert_user_error(result, "Unknown model 'resnet'", "logreg")
 
-    def test_untrained_model(self, tiny_zoo: Path, photos: dict[str, Path]) -> None:
-        result = run_cli("predict", str(photos["astronaut.jpg"]), "--model", "lstm", models_dir=tiny_zoo)
+    def test_untrained_model(self, zoo: Path, photos: dict[str, Path], tmp_path: Path) -> None:
+        shutil.copytree(zoo / "logreg", tmp_path / "logreg")  # only logistic regression is installed
+        result = run_cli("predict", str(photos["astronaut.jpg"]), "--model", "lstm", models_dir=tmp_path)
         assert_user_error(result, "not trained yet")
 
     def test_no_model_installed(self, tmp_path: Path, photos: dict[str, Path]) -> None:
@@ -203,9 +203,9 @@ class TestPredict:
 
 
 class TestEvaluateAndTrain:
-    def test_evaluate_the_tiny_zoo(self, tiny_zoo: Path, fixture_data: Path, tmp_path: Path) -> None:
+    def test_evaluate_the_zoo(self, zoo: Path, fixture_data: Path, tmp_path: Path) -> None:
         result = run_cli(
-            "evaluate", "logreg,cnn_basic", "--data", str(fixture_data), "--json", models_dir=tiny_zoo,
+            "evaluate", "logreg,cnn_basic", "--data", str(fixture_data), "--json", models_dir=zoo,
             cache_dir=tmp_path,
         )
         assert result.returncode == 0, result.stderr
@@ -216,10 +216,10 @@ class TestEvaluateAndTrain:
             matrix = np.array(m["confusion_matrix"])
             assert matrix.shape == (7, 7) and matrix.sum() == 28
             np.testing.assert_array_equal(matrix.sum(axis=1), [4] * 7)
-            assert m["card_accuracy"] == json.loads((tiny_zoo / name / "card.json").read_text())["test_accuracy"]
+            assert m["card_accuracy"] == json.loads((zoo / name / "card.json").read_text())["test_accuracy"]
 
-    def test_evaluate_unknown_model(self, tiny_zoo: Path, fixture_data: Path, tmp_path: Path) -> None:
-        result = run_cli("evaluate", "vgg", "--data", str(fixture_data), models_dir=tiny_zoo, cache_dir=tmp_path)
+    def test_evaluate_unknown_model(self, zoo: Path, fixture_data: Path, tmp_path: Path) -> None:
+        result = run_cli("evaluate", "vgg", "--data", str(fixture_data), models_dir=zoo, cache_dir=tmp_path)
         assert_user_error(result, "Unknown model 'vgg'")
 
     def test_train_writes_a_card(self, fixture_data: Path, tmp_path: Path) -> None:
@@ -231,11 +231,11 @@ class TestEvaluateAndTrain:
         )
         assert result.returncode == 0, result.stderr
         assert "logreg: test accuracy" in result.stdout
-        card = json.loads((out / "logreg" / "card.json").read_text())
-        assert card["name"] == "logreg" and card["limit"] == 300
-        assert card["params"]["refit_full_train"] is True
-        assert card["n_train"] == 300 and card["n_validation"] == 60
-        assert card["test_metrics"]["n"] == 28
+        card = read_card(out / "logreg")
+        assert card.name == "logreg" and card.limit == 300
+        assert card.params["refit_full_train"] is True
+        assert card.n_train == 300 and card.n_validation == 60
+        assert card.test_metrics["n"] == 28
         assert (out / "logreg" / "model.joblib").is_file()
 
     def test_train_with_params_writes_a_card(self, fixture_data: Path, tmp_path: Path) -> None:
@@ -245,9 +245,9 @@ class TestEvaluateAndTrain:
             "--param", "pca_components=20", "--param", "C=0.5", "--seed", "7", cache_dir=tmp_path,
         )
         assert result.returncode == 0, result.stderr
-        card = json.loads((out / "logreg" / "card.json").read_text())
-        assert card["params"]["pca_components"] == 20 and card["params"]["C"] == 0.5 and card["params"]["seed"] == 7
-        assert card["n_train"] == 300 and card["n_validation"] == 60
+        card = read_card(out / "logreg")
+        assert card.params["pca_components"] == 20 and card.params["C"] == 0.5 and card.params["seed"] == 7
+        assert card.n_train == 300 and card.n_validation == 60
 
     def test_train_misspelt_param_is_an_error(self, fixture_data: Path, tmp_path: Path) -> None:
         # A typo must not be dropped silently: the run would train with the default instead.

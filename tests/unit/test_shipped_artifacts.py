@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, HAS_DATA, NO_DATA_REASON
+from support.data import DATA_DIR, HAS_DATA, NO_DATA_REASON
 
 from fer_core.artifacts import list_cards, load_model
+from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import MODELS_DIR, NUM_CLASSES
 from fer_core.models import MODEL_NAMES
 
@@ -37,7 +38,7 @@ def test_sample() -> tuple[np.ndarray, np.ndarray]:
 
 def test_every_model_is_shipped() -> None:
     cards = list_cards(MODELS_DIR)
-    missing = {name: card["error"] for name, card in cards.items() if "error" in card}
+    missing = cards.missing
     assert not missing
     total = sum(f.stat().st_size for f in MODELS_DIR.parent.rglob("*") if f.is_file())
     assert total <= 30_000_000, f"artifacts/ is {total / 1e6:.1f} MB, over the 30 MB budget"
@@ -50,33 +51,35 @@ def test_loads_and_predicts_without_the_dataset(name: str) -> None:
     proba = model.predict_proba(faces)
     assert proba.shape == (5, NUM_CLASSES)
     assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-4) and not np.isnan(proba).any()
-    assert card["classes"] == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    assert card.classes == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_accuracy_on_500_test_faces_stays_above_a_floor(name: str, test_sample: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = test_sample
     model, card = load_model(name, MODELS_DIR)
-    accuracy = float((model.predict(x, tta=card["headline_tta"]) == y).mean())
+    accuracy = float((model.predict(x, tta=card.headline_tta) == y).mean())
     assert accuracy >= FLOORS[name], f"{name}: {accuracy:.3f} on 500 test faces (card: {card['test_accuracy']})"
 
 
 def test_the_features_lesson_comes_from_the_shipped_cards() -> None:
     """logreg and the MLP record both input choices; the comparison page charts them from the cards."""
-    from fer_core.dashboard import features_lesson, features_note
+    from fer_core.views import features_lesson, features_note
 
     cards = list_cards(MODELS_DIR)
     lesson = features_lesson(cards).pivot(index="model", columns="features", values="accuracy")
-    assert set(lesson.index) == {cards["logreg"]["display_name"], cards["mlp"]["display_name"]}
+    assert set(lesson.index) == {cards.cards["logreg"].title, cards.cards["mlp"].title}
     for name in ("logreg", "mlp"):
-        row = lesson.loc[cards[name]["display_name"]]
-        assert row["HOG + pixels"] == cards[name]["test_accuracy"]  # the shipped model is the HOG one
+        row = lesson.loc[cards.cards[name].title]
+        assert row["HOG + pixels"] == cards.cards[name].test_accuracy  # the shipped model is the HOG one
         assert row["HOG + pixels"] > row["pixels only"]
-    assert f"{lesson.loc[cards['mlp']['display_name'], 'pixels only']:.1%}" in features_note(features_lesson(cards))
+    assert f"{lesson.loc[cards.cards['mlp'].title, 'pixels only']:.1%}" in features_note(features_lesson(cards))
 
 
 def test_a_card_with_half_a_features_experiment_is_left_out() -> None:
-    from fer_core.dashboard import features_lesson
+    from fer_core.views import features_lesson
 
-    card = {"display_name": "X", "test_accuracy": 0.5, "features_experiment": {"pixels_only": {"test_accuracy": 0.4}}}
-    assert features_lesson({"x": card}).empty
+    card = ModelCard.from_dict(
+        {"name": "mlp", "test_accuracy": 0.5, "test_metrics": {}, "features_experiment": {"pixels_only": {}}}
+    )
+    assert card.evaluated and features_lesson(ModelCards(cards={"mlp": card}, errors={})).empty

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from detector_helpers import fer_face
+from support.photos import fer_face
 
 from fer_core.artifacts import load_model
+from fer_core.cards import ModelCard
 from fer_core.constants import IMAGE_SIZE, N_PIXELS
-from fer_core.dashboard import logreg_pixel_weights
 from fer_core.explain import (
     DISPLAY_SIZE,
     enlarge_face,
@@ -24,6 +24,7 @@ from fer_core.explain import (
 )
 from fer_core.models import MODEL_NAMES, create_model
 from fer_core.preprocessing import HOG_FEATURES, hog_features
+from fer_core.views import logreg_pixel_weights
 
 # ``zoo`` comes from tests/conftest.py: every registry model trained small, once per session.
 
@@ -79,9 +80,9 @@ class TestHelpers:
             overlay(np.zeros((10, 10), np.uint8), np.zeros((48, 48)))
 
     def test_importance_map(self) -> None:
-        assert importance_map({}) is None
+        assert importance_map(None) is None and importance_map(ModelCard(name="random_forest")) is None
         with pytest.raises(ValueError, match="48x48"):
-            importance_map({"feature_importance": [[0.1, 0.2]]})
+            importance_map(ModelCard(name="random_forest", feature_importance=[[0.1, 0.2]]))
 
 
 class TestTrainedZoo:
@@ -110,7 +111,7 @@ class TestTrainedZoo:
         assert explanation is not None and explanation.method == "importance"
         check_map(explanation.heatmap)
         np.testing.assert_allclose(explanation.heatmap, importance_map(card))
-        assert explain_face(model, face, card={}) is None  # a card without importances
+        assert explain_face(model, face, card=ModelCard(name="random_forest")) is None  # no importances
 
     def test_keras_only(self, zoo: Path, face: np.ndarray) -> None:
         model, _ = load_model("random_forest", zoo)
@@ -123,9 +124,9 @@ def test_every_registered_model_is_explained(name: str) -> None:
     """Like the registry tests: each model, built small, gets a valid map (the forest needs its card)."""
     model = untrained(name)
     face = np.random.default_rng(1).integers(0, 256, (IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    card = {}
+    card = None
     if name == "random_forest":
-        card = {"feature_importance": model.estimator_.feature_importances_.reshape(48, 48).tolist()}
+        card = ModelCard(name=name, feature_importance=model.estimator_.feature_importances_.reshape(48, 48).tolist())
     explanation = explain_face(model, face, card=card)
     assert explanation is not None
     check_map(explanation.heatmap)

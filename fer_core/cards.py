@@ -1,0 +1,217 @@
+"""Model cards: the typed, validated form of each model's ``card.json``, and the set of cards in a models folder.
+
+A card describes its model completely (nanoGPT's self-describing checkpoint, in JSON): the
+parameters that rebuild it, the class order, the preprocessing, the test metrics, the training
+history, the library versions and the data fingerprint. :class:`ModelCard` reads, validates and
+writes that file; keys it does not know (experiments and notes written by tools) are kept verbatim
+in ``extra``, so a card read and written again is unchanged, and cards from older versions still load.
+
+:class:`ModelCards` is every registered model's card in one models folder, or the reason a model is
+unavailable. It owns the three questions the CLI and the pages ask: is a model trained, which is the
+best one, and what is its headline accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fer_core.errors import ModelNotFoundError
+from fer_core.models import REGISTRY
+
+
+@dataclass
+class ModelCard:
+    """One trained model's card (``card.json``); see :meth:`from_dict` for what is checked."""
+
+    name: str
+    display_name: str = ""
+    family: str = ""
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    classes: list[str] = field(default_factory=list)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    protocol: str = ""
+    n_train: int | None = None
+    n_validation: int | None = None
+    epochs_run: int | None = None
+    stopped_early: bool = False
+    training_seconds: float | None = None
+    n_parameters: int | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    #: Whether the headline numbers use horizontal-flip test-time augmentation.
+    headline_tta: bool = False
+    test_accuracy: float | None = None
+    test_macro_f1: float | None = None
+    test_metrics: dict[str, Any] | None = None
+    test_metrics_tta: dict[str, Any] | None = None
+    inference: dict[str, float] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    machine: dict[str, str] = field(default_factory=dict)
+    data_fingerprint: str = ""
+    created: str = ""
+    validation_accuracy: float | None = None
+    #: The training-subset size asked for (None: all of train).
+    limit: int | None = None
+    #: The random forest's pixel importances ``(48, 48)``, scaled to a maximum of 1.
+    feature_importance: list[list[float]] | None = None
+    #: Each member's training history, for an averaged ensemble.
+    member_histories: list[dict[str, list[float]]] | None = None
+    #: The model file's name and size, filled in when the artifact is written.
+    file: str | None = None
+    file_size_bytes: int | None = None
+    #: Every other key of the JSON (experiments, selection notes), kept as it was.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ---- reading and writing -----------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "The model card") -> ModelCard:
+        """A card from parsed JSON; a card that is not an object, names no registered model or has a
+        field of the wrong type raises :class:`ModelNotFoundError` naming ``source``."""
+        if not isinstance(data, Mapping) or data.get("name") not in REGISTRY:
+            raise ModelNotFoundError(f"{source} does not describe a registered model.")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        values = {key: value for key, value in data.items() if key in known}
+        extra = {key: value for key, value in data.items() if key not in known}
+        for key, value in values.items():
+            expected = _FIELD_TYPES[key]
+            # JSON's true/false must not pass for a number (bool is a subclass of int in Python).
+            wrong_bool = isinstance(value, bool) and expected is not bool
+            if value is not None and (wrong_bool or not isinstance(value, expected)):
+                raise ModelNotFoundError(f"{source} is unreadable: its {key!r} is not {_TYPE_WORDS[expected]}.")
+        return cls(**values, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, with known fields first in a fixed order and ``extra`` keys after them."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        data = {key: value for key, value in data.items() if value is not None or key in _ALWAYS_WRITTEN}
+        return {**data, **self.extra}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    # ---- what the app asks of a card ---------------------------------------------------------
+
+    @property
+    def title(self) -> str:
+        """The name people read (the registry's display name if the card has none)."""
+        return self.display_name or REGISTRY[self.name].display_name
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether the card has test-split numbers (a model trained without them has none)."""
+        return self.test_metrics is not None and self.test_accuracy is not None
+
+    @property
+    def headline_metrics(self) -> dict[str, Any]:
+        """The test metrics behind the headline accuracy (with flip TTA where the card uses it)."""
+        if self.headline_tta and self.test_metrics_tta:
+            return self.test_metrics_tta
+        if self.test_metrics is None:
+            raise ValueError(f"The {self.title} model was not evaluated on the test split.")
+        return self.test_metrics
+
+    @property
+    def headline_accuracy(self) -> float | None:
+        """The test accuracy the app shows for this model (None when it was not evaluated)."""
+        return float(self.test_accuracy) if self.test_accuracy is not None else None
+
+    def with_file(self, file: str, size_bytes: int) -> ModelCard:
+        """A copy naming its model file."""
+        return dataclasses.replace(self, file=file, file_size_bytes=size_bytes)
+
+
+#: The JSON type each field must have (None is always allowed except for ``name``).
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "display_name": str,
+    "family": str,
+    "description": str,
+    "params": dict,
+    "classes": list,
+    "preprocessing": dict,
+    "protocol": str,
+    "n_train": int,
+    "n_validation": int,
+    "epochs_run": int,
+    "stopped_early": bool,
+    "training_seconds": (int, float),
+    "n_parameters": int,
+    "history": dict,
+    "headline_tta": bool,
+    "test_accuracy": (int, float),
+    "test_macro_f1": (int, float),
+    "test_metrics": dict,
+    "test_metrics_tta": dict,
+    "inference": dict,
+    "versions": dict,
+    "machine": dict,
+    "data_fingerprint": str,
+    "created": str,
+    "validation_accuracy": (int, float),
+    "limit": int,
+    "feature_importance": list,
+    "member_histories": list,
+    "file": str,
+    "file_size_bytes": int,
+}
+_TYPE_WORDS: dict[type | tuple[type, ...], str] = {
+    str: "text",
+    dict: "an object",
+    list: "a list",
+    int: "a whole number",
+    bool: "true or false",
+    (int, float): "a number",
+}
+#: Fields written even when None, as cards always had them (``"limit": null`` means all of train).
+_ALWAYS_WRITTEN = frozenset(
+    {"epochs_run", "test_accuracy", "test_macro_f1", "test_metrics", "test_metrics_tta", "inference", "limit"}
+)
+
+
+@dataclass(frozen=True)
+class ModelCards:
+    """Every registered model in one models folder: its card, or why it cannot be used (registry order)."""
+
+    cards: dict[str, ModelCard]
+    errors: dict[str, str]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(name for name in REGISTRY if name in self.cards or name in self.errors)
+
+    def is_trained(self, name: str) -> bool:
+        """Whether ``name`` has a readable card and a model file."""
+        return name in self.cards
+
+    @property
+    def trained(self) -> list[str]:
+        """Names of the usable models, in registry order."""
+        return [name for name in REGISTRY if name in self.cards]
+
+    @property
+    def evaluated(self) -> dict[str, ModelCard]:
+        """The usable models that have test-split numbers (what the comparison shows), in registry order."""
+        return {name: self.cards[name] for name in self.trained if self.cards[name].evaluated}
+
+    @property
+    def missing(self) -> dict[str, str]:
+        """Unusable models and the reason for each, in registry order."""
+        return {name: self.errors[name] for name in REGISTRY if name in self.errors}
+
+    def best(self, among: Iterable[str] | None = None) -> str | None:
+        """The trained model (of ``among``, if given) with the highest headline accuracy, if any."""
+        names = [name for name in (among if among is not None else self.trained) if name in self.cards]
+        scored = [(self.cards[name].headline_accuracy, name) for name in names]
+        scored = [(accuracy, name) for accuracy, name in scored if accuracy is not None]
+        if not scored:
+            return names[0] if names else None
+        return max(scored, key=lambda pair: pair[0])[1]
+
+    def headline_accuracy(self, name: str) -> float | None:
+        """A trained model's headline test accuracy (None when untrained or not evaluated)."""
+        card = self.cards.get(name)
+        return card.headline_accuracy if card else None

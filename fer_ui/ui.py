@@ -1,0 +1,226 @@
+"""Streamlit helpers shared by the pages, and every cached singleton of the server.
+
+Cached with ``st.cache_resource`` (one per server, shared by all sessions, so thread-safe): the
+dataset, each trained model and the face detector. Cached with ``st.cache_data``: the model cards
+(keyed by their files' modification times, so an installed model shows at once) and the EDA summary.
+Compute lives in ``fer_core``; this module caches it and draws small recurring pieces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from fer_core.artifacts import default_models_dir, list_cards, load_model
+from fer_core.cards import ModelCard, ModelCards
+from fer_core.constants import DATA_DIR_ENV, EDA_SUMMARY_PATH
+from fer_core.data import FerDataset, dataset_available, load_dataset, resolve_data_dir
+from fer_core.errors import FerError
+from fer_core.faces import FaceDetector
+from fer_core.live import LiveProcessor
+from fer_core.models import FerModel, get_spec
+from fer_core.summary import summarize
+from fer_core.views import logreg_pixel_weights, train_command
+from fer_ui.figures import style
+from fer_ui.navigation import ensure_navigation
+from fer_ui.process import prepare_process
+
+
+def setup_page(title: str, icon: str) -> None:
+    """Wide layout and a page title; call first on every page (it also keeps page routing right)."""
+    ensure_navigation()
+    st.set_page_config(page_title=f"{title} · FER Studio", page_icon=icon, layout="wide")
+
+
+def chart(fig: go.Figure, height: int = 420, title: str | None = None, **kwargs: Any) -> Any:
+    """Draw a styled Plotly figure across the container width (``kwargs`` go to ``st.plotly_chart``)."""
+    style(fig, height)
+    if title:
+        fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, margin={"t": 70})
+    return st.plotly_chart(fig, theme=None, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Cached singletons
+# --------------------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False)
+def load_summary(path: str = str(EDA_SUMMARY_PATH)) -> dict[str, Any] | None:
+    """The shipped dataset summary (``artifacts/eda.json``), or None if it is missing."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+@st.cache_data(show_spinner="Computing statistics of this copy of the dataset…")
+def _fresh_summary(fingerprint: str) -> dict[str, Any]:
+    dataset, _ = get_dataset()
+    assert dataset is not None and dataset.fingerprint == fingerprint  # our invariant: called with the loaded one
+    return summarize(dataset)
+
+
+def get_summary(dataset: FerDataset | None) -> dict[str, Any] | None:
+    """The EDA summary of ``dataset``: the shipped one when it describes this copy, else computed once."""
+    summary = load_summary()
+    if dataset is not None and (summary is None or summary.get("fingerprint") != dataset.fingerprint):
+        summary = _fresh_summary(dataset.fingerprint)
+    return summary
+
+
+@st.cache_resource(show_spinner="Loading FER2013 (decoded once, then cached)…")
+def _load_dataset(root: str) -> FerDataset:
+    return load_dataset(root)
+
+
+def get_dataset() -> tuple[FerDataset | None, str | None]:
+    """The dataset at ``$FER_DATA_DIR`` (cached, shared by sessions), or (None, why not)."""
+    root = resolve_data_dir()
+    if not dataset_available(root):
+        return None, f"No FER2013 dataset found at `{root}`."
+    try:
+        return _load_dataset(str(root)), None
+    except FerError as exc:
+        return None, str(exc)
+
+
+def clear_dataset_cache() -> None:
+    """Forget the cached dataset (after a new one was installed)."""
+    _load_dataset.clear()
+
+
+def _cards_signature(models_dir: Path) -> tuple[tuple[str, float], ...]:
+    """Modification times of every card, so a newly installed model invalidates the cache."""
+    if not models_dir.is_dir():
+        return ()
+    return tuple(sorted((p.parent.name, p.stat().st_mtime) for p in models_dir.glob("*/card.json")))
+
+
+@st.cache_data(show_spinner=False)
+def _cards(models_dir: str, signature: tuple[tuple[str, float], ...]) -> ModelCards:
+    return list_cards(Path(models_dir))
+
+
+def get_cards() -> ModelCards:
+    """Every registered model's card (or why it is unavailable), cached per install."""
+    models_dir = default_models_dir()
+    return _cards(str(models_dir), _cards_signature(models_dir))
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def _model(name: str, models_dir: str, created: str) -> FerModel:
+    return load_model(name, Path(models_dir))[0]
+
+
+def get_model(name: str, card: ModelCard) -> FerModel:
+    """A trained model, loaded once per server (keyed by its card's creation time)."""
+    return _model(name, str(default_models_dir()), card.created)
+
+
+@st.cache_data(show_spinner="Predicting the test split…")
+def _test_split_probabilities(name: str, created: str, fingerprint: str) -> np.ndarray:
+    dataset, _ = get_dataset()
+    assert dataset is not None and dataset.fingerprint == fingerprint  # our invariant: called with the loaded one
+    card = get_cards().cards[name]
+    return get_model(name, card).predict_proba(dataset.x_test, tta=card.headline_tta)
+
+
+def test_split_probabilities(name: str, card: ModelCard, dataset: FerDataset) -> np.ndarray:
+    """A model's class probabilities ``(n_test, 7)`` on the test split, once per model and dataset.
+
+    With flip TTA where the card's numbers use it, so the mistakes gallery agrees with the confusion
+    matrix it is picked from.
+    """
+    return _test_split_probabilities(name, card.created, dataset.fingerprint)
+
+
+@st.cache_data(show_spinner=False)
+def _logreg_weights(created: str) -> np.ndarray:
+    return logreg_pixel_weights(get_model("logreg", get_cards().cards["logreg"]).estimator_)
+
+
+def logreg_weights(card: ModelCard) -> np.ndarray:
+    """Pixel weights ``(7, 48, 48)`` of the installed logistic regression (once per installed model)."""
+    return _logreg_weights(card.created)
+
+
+@st.cache_resource(show_spinner=False)
+def get_detector() -> FaceDetector:
+    """The server's one face detector (it keeps one cascade per thread internally)."""
+    return FaceDetector()
+
+
+# --------------------------------------------------------------------------------------------
+# Recurring pieces
+# --------------------------------------------------------------------------------------------
+
+
+def dataset_help() -> None:
+    """How to get FER2013 and point FER Studio at it."""
+    root = resolve_data_dir()
+    st.markdown(
+        f"""
+**How to add the dataset**
+
+1. Download FER2013 from Kaggle — either the image-folder version
+   ([msambare/fer2013](https://www.kaggle.com/datasets/msambare/fer2013): `train/` and `test/`, one
+   sub-folder per emotion) or the original challenge CSV (`fer2013.csv` with `emotion,pixels,Usage`).
+2. Unpack it into `{root}`, **or** set the environment variable `{DATA_DIR_ENV}` to the folder
+   (or the `.zip` / `.csv`) before starting the app: `{DATA_DIR_ENV}=/path/to/fer2013 streamlit run streamlit_app.py`.
+3. Or upload the Kaggle zip on the **Home** page; it is checked, then unpacked into the data folder.
+"""
+    )
+
+
+def not_trained_card(name: str, display_name: str, reason: str | None = None) -> None:
+    """A clear "not trained yet" card with the command that trains the model."""
+    with st.container(border=True):
+        st.markdown(f"**{display_name}** — not trained yet")
+        if reason:
+            st.caption(reason)
+        st.code(train_command(name), language="bash")
+
+
+def missing_models(cards: ModelCards, *, heading: str | None = None) -> None:
+    """A "not trained yet" card for every unusable model, three to a row."""
+    missing = cards.missing
+    if not missing:
+        return
+    if heading:
+        st.subheader(heading)
+    columns = st.columns(min(3, len(missing)))
+    for i, (name, reason) in enumerate(missing.items()):
+        with columns[i % len(columns)]:
+            not_trained_card(name, get_spec(name).display_name, reason)
+
+
+def webcam_stream(key: str, processor: LiveProcessor) -> Any:
+    """streamlit-webrtc's camera stream, each frame sent through ``processor``; returns its context.
+
+    streamlit-webrtc is imported here, after the process set-up, because importing it loads libsrtp
+    (see :mod:`fer_ui.process`); ``prepare_process`` is a no-op when ``streamlit_app.py`` already ran it.
+    """
+    prepare_process()
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+    return webrtc_streamer(
+        key=key,
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration={"iceServers": []},  # localhost only: no STUN/TURN look-ups
+        video_frame_callback=processor,
+        media_stream_constraints={"video": True, "audio": False},
+        async_processing=True,
+    )
+
+
+def data_dir_note() -> str:
+    """Where the app looks for the dataset, for captions."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return f"`{DATA_DIR_ENV}` = `{env}`" if env else f"`{resolve_data_dir()}` (set `{DATA_DIR_ENV}` to change)"

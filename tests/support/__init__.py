@@ -1,0 +1,1 @@
+"""Helpers shared by the unit, page and browser tests (the fixtures themselves are in conftest.py)."""

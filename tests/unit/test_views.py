@@ -1,0 +1,130 @@
+"""What the pages show, computed without Streamlit: tables and sentences from cards (views) and figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from test_cards import evaluated_card
+
+from fer_core import views
+from fer_core.cards import ModelCard, ModelCards
+from fer_core.constants import EMOTIONS
+from fer_core.faces import FacePrediction
+from fer_core.live import LiveSnapshot, TimelinePoint
+from fer_ui import figures
+
+
+def zoo_cards() -> ModelCards:
+    forest = evaluated_card("random_forest", 0.45)
+    return ModelCards(
+        cards={"logreg": evaluated_card("logreg", 0.5), "random_forest": forest, "cnn": evaluated_card("cnn", 0.7)},
+        errors={"mlp": "not trained yet"},
+    )
+
+
+class TestCardViews:
+    def test_leaderboard_is_sorted_and_the_note_names_the_best(self) -> None:
+        cards = zoo_cards()
+        board = views.leaderboard(cards)
+        assert list(board["name"]) == ["cnn", "logreg", "random_forest"]
+        note = views.leaderboard_note(cards)
+        assert "**Best CNN** with 70.0% accuracy on 100 test images" in note
+        assert "always answering *angry* would score 15.0%" in note  # classes 0 and 1 have 15 faces of 100
+        assert views.leaderboard_note(ModelCards(cards={}, errors={})) == "No model is trained yet."
+
+    def test_comparison_table_and_note(self) -> None:
+        table = views.comparison_table(zoo_cards())
+        assert list(table["Model"]) == ["Logistic regression", "Random forest", "Best CNN"]
+        assert table["Accuracy"].tolist() == pytest.approx([0.5, 0.45, 0.7])
+        assert views.best_in_column(table)["Accuracy"] == pytest.approx(0.7)
+        assert views.comparison_note(zoo_cards()).startswith("The most accurate model here is **Best CNN** at 70.0%")
+
+    def test_worst_confusion_is_the_largest_off_diagonal_share(self) -> None:
+        card = evaluated_card("cnn", 0.7)  # every mistake is "the next emotion"
+        true_emotion, predicted, share = views.worst_confusion(card)
+        recall = views.confusion(card, normalised=True)
+        assert EMOTIONS.index(predicted) == (EMOTIONS.index(true_emotion) + 1) % 7
+        assert share == pytest.approx(recall[EMOTIONS.index(true_emotion), EMOTIONS.index(predicted)])
+        assert share == pytest.approx((recall - np.diag(np.diag(recall))).max())
+        assert f"{share:.0%} of **{true_emotion}** faces are called **{predicted}**" in views.worst_confusion_note(card)
+
+    def test_f1_note_names_the_easiest_and_hardest_emotion(self) -> None:
+        f1 = pd.DataFrame(
+            [{"model": m, "emotion": e, "F1": 0.9 if e == "happy" else 0.1 if e == "fear" else 0.5}
+             for m in ("a", "b") for e in EMOTIONS]
+        )  # fmt: skip
+        assert views.f1_note(f1) == (
+            "Averaged over the models, **happy** is the easiest emotion (mean F1 0.90) and **fear** the hardest (0.10)."
+        )
+
+    def test_training_comparison_puts_the_run_first(self) -> None:
+        run, installed = evaluated_card("cnn_basic", 0.4), evaluated_card("cnn_basic", 0.55)
+        run.training_seconds = 125
+        table = views.training_comparison(run, installed)
+        assert table[""].tolist() == ["This run", "Installed model"]
+        assert table["Accuracy"].tolist() == pytest.approx([0.4, 0.55])
+        assert table["Training time"].iloc[0] == "2 min 05 s"
+        assert len(views.training_comparison(run, None)) == 1
+
+    def test_logreg_note_uses_the_cards_own_numbers(self) -> None:
+        card = evaluated_card("logreg", 0.5)
+        assert "HOG" not in views.logreg_weights_note(card)
+        card.params["features"] = "hog+pixels"
+        card.extra["features_experiment"] = {"pixels_only": {"test_accuracy": 0.3741}}
+        assert "on raw pixels alone the same classifier scores about 37% instead of 50%" in views.logreg_weights_note(
+            card
+        )
+
+    def test_the_detector_prefers_an_image_model(self) -> None:
+        cards = zoo_cards()
+        assert views.default_detector_model(cards) == "cnn"
+        no_cnn = ModelCards(cards={"logreg": evaluated_card("logreg", 0.5)}, errors={})
+        assert views.default_detector_model(no_cnn) == "logreg"
+
+
+class TestSentences:
+    @pytest.mark.parametrize(
+        ("seconds", "text"), [(None, "—"), (42.4, "42 s"), (185, "3 min 05 s"), (3720, "1 h 02 min")]
+    )
+    def test_format_seconds(self, seconds: float | None, text: str) -> None:
+        assert views.format_seconds(seconds) == text
+
+    def test_importance_note_finds_the_rows(self) -> None:
+        importance = np.zeros((48, 48))
+        importance[30:35, :] = np.linspace(0.1, 1.0, 48)  # the mouth rows matter
+        assert "rows 30–34 (of 48)" in views.importance_note(importance)
+
+    def test_live_status(self) -> None:
+        snapshot = LiveSnapshot(frames=10, fps=9.96, milliseconds_per_frame=12.2, n_faces=1, largest=None,
+                                timeline=(), error=None)  # fmt: skip
+        assert views.live_status(snapshot) == "10.0 frames per second · 12 ms per frame · 1 face in view"
+
+
+class TestFigures:
+    def test_probability_chart_has_seven_bars_in_emotion_order(self) -> None:
+        probabilities = {e: i / 21 for i, e in enumerate(EMOTIONS)}
+        fig = figures.probability_chart(probabilities)
+        assert list(fig.data[0].y) == list(EMOTIONS) and fig.data[0].x == pytest.approx(list(probabilities.values()))
+
+    def test_timeline_chart_keeps_the_last_minute(self) -> None:
+        face = FacePrediction((0, 0, 1, 1), "happy", 1.0, {e: float(e == "happy") for e in EMOTIONS})
+        points = tuple(TimelinePoint(float(t), "happy", 1.0, face.probabilities) for t in range(0, 120, 10))
+        snapshot = LiveSnapshot(12, 1.0, 1.0, 1, face, points, None)
+        fig = figures.timeline_chart(snapshot)
+        assert len(fig.data) == 7 and min(fig.data[0].x) == 50.0 and max(fig.data[0].x) == 110.0
+
+    def test_confusion_figure_labels_percentages(self) -> None:
+        fig = figures.confusion_figure(np.eye(7) * 0.5, normalised=True)
+        assert isinstance(fig, go.Figure) and fig.data[0].text[0][0] == "50%"
+
+    def test_weights_figure_shares_one_symmetric_scale(self) -> None:
+        weights = np.random.default_rng(0).normal(size=(7, 48, 48))
+        fig = figures.weights_figure(weights)
+        limit = float(np.abs(weights).max())
+        assert len(fig.data) == 7 and all(t.zmin == -limit and t.zmax == limit for t in fig.data)
+
+    def test_card_without_test_numbers_has_no_headline(self) -> None:
+        with pytest.raises(ValueError, match="not evaluated"):
+            views.comparison_row(ModelCard(name="cnn"))
