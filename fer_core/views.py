@@ -456,12 +456,14 @@ def logreg_weights_note(card: ModelCard) -> str:
     )
     if card.params.get("features") != "hog+pixels":
         return note
+    note += " This model also sees HOG features (edge directions per 8x8 cell); the images show only its pixel weights."
     pixels_only = (card.extra.get("features_experiment") or {}).get("pixels_only", {}).get("test_accuracy")
-    without = f"about {pixels_only:.0%}" if isinstance(pixels_only, (int, float)) else "much less"
-    return note + (
-        " This model also sees HOG features (edge directions per 8x8 cell), which carry most of its accuracy: "
-        f"on raw pixels alone the same classifier scores {without} instead of {card.test_accuracy:.0%}."
-    )
+    if isinstance(pixels_only, (int, float)) and card.test_accuracy is not None:
+        note += (
+            f" The HOG features matter: on raw pixels alone the same classifier scores about {pixels_only:.0%} "
+            f"instead of {card.test_accuracy:.0%}."
+        )
+    return note
 
 
 def live_status(snapshot: LiveSnapshot) -> str:

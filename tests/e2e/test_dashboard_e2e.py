@@ -26,11 +26,7 @@ from support.data import DATA_DIR, HAS_DATA, NO_DATA_REASON
 
 PAGES = {"home": "", "eda": "EDA", "training": "Training", "comparison": "Model_comparison"}
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM_REASON),
-    pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM_REASON)]
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +93,7 @@ def set_number(tab, label: str, value: int) -> None:
     wait_idle(tab, settle=0.5)
 
 
+@pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON)
 def test_train_cnn_basic(page, server: str) -> None:
     page.goto(f"{server}/Training")
     wait_idle(page, settle=1.5, network_idle=True)

@@ -72,6 +72,8 @@ class TestCardViews:
         card = evaluated_card("logreg", 0.5)
         assert "HOG" not in views.logreg_weights_note(card)
         card.params["features"] = "hog+pixels"
+        assert "show only its pixel weights" in views.logreg_weights_note(card)
+        assert "raw pixels alone" not in views.logreg_weights_note(card)  # no measured number, no claim
         card.extra["features_experiment"] = {"pixels_only": {"test_accuracy": 0.3741}}
         assert "on raw pixels alone the same classifier scores about 37% instead of 50%" in views.logreg_weights_note(
             card
