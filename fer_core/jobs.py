@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fer_core.artifacts import install_artifact
 from fer_core.cards import ModelCard
 from fer_core.constants import RUNS_DIR
 from fer_core.data import load_dataset, resolve_data_dir
@@ -280,8 +281,6 @@ class JobManager:
 
     def install(self, models_dir: Path | None = None) -> Path:
         """Install the finished job's model into the models folder ("Use this model")."""
-        from fer_core.artifacts import install_artifact
-
         with self._lock:
             record = self._record
             if record is None or record.status != "done" or record.artifact_dir is None:
