@@ -22,6 +22,7 @@ from fer_core.data import load_dataset
 from fer_core.errors import FerError
 from fer_core.evaluation import evaluate, rounded
 from fer_core.faces import FaceDetector, predict_image
+from fer_core.ferplus import CREDIT, load_faces, majority_accuracy, read_votes, resolve_votes_path
 from fer_core.images import read_image
 from fer_core.models import MODEL_NAMES, REGISTRY, get_spec
 from fer_core.models.registry import params_by_model
@@ -169,21 +170,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = _model_names(args.model)
     models_dir = Path(args.models_dir) if args.models_dir else None
     dataset = load_dataset(args.data)
+    ferplus = None
+    if args.ferplus is not None:  # read before any model loads: a missing file is said at once
+        votes = read_votes(args.ferplus or resolve_votes_path(args.data))
+        ferplus = (votes, load_faces(args.data, votes))
     results: dict[str, Any] = {}
     for name in names:
         model, card = load_model(name, models_dir)
         tta = card.headline_tta if args.tta is None else args.tta
         metrics = rounded(evaluate(model, dataset.x_test, dataset.y_test, tta=tta))
         metrics["card_accuracy"] = card.test_accuracy
+        if ferplus is not None:
+            votes, faces = ferplus
+            metrics["ferplus"] = rounded(majority_accuracy(model.predict(faces, tta=tta), votes))
         results[name] = metrics
     if args.json:
         print(json.dumps(results))
-    else:
-        print(f"{'model':<15}{'accuracy':>10}{'macro-F1':>10}{'card':>10}{'TTA':>6}")
-        for name, m in results.items():
-            card_acc = "-" if m["card_accuracy"] is None else m["card_accuracy"]
-            tta = "yes" if m["tta"] else "no"
-            print(f"{name:<15}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{card_acc:>10}{tta:>6}")
+        return 0
+    header = f"{'model':<15}{'accuracy':>10}{'macro-F1':>10}{'card':>10}{'TTA':>6}"
+    print(header + (f"{'FER+ majority':>15}" if ferplus else ""))
+    for name, m in results.items():
+        card_acc = "-" if m["card_accuracy"] is None else m["card_accuracy"]
+        tta = "yes" if m["tta"] else "no"
+        line = f"{name:<15}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{card_acc:>10}{tta:>6}"
+        print(line + (f"{m['ferplus']['accuracy']:>15.4f}" if ferplus else ""))
+    if ferplus is not None:
+        first = next(iter(results.values()))["ferplus"]
+        print(
+            f"FER+ majority: {first['n']:,} test faces with a clear majority of 10 annotators; FER2013's own label "
+            f"agrees with it on {first['fer2013_label_agreement']:.1%}. ({CREDIT})"
+        )
     return 0
 
 
@@ -270,6 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None, help="flip TTA (default: as the card)")
     p.add_argument("--models-dir")
+    p.add_argument(
+        "--ferplus",
+        nargs="?",
+        const="",
+        metavar="VOTES.csv",
+        help="also score against the FER+ crowd majority (default file: $FER_FERPLUS_VOTES or "
+        "<data>/../ferplus/votes.csv)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="find faces in photos and predict their emotions")
