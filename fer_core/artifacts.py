@@ -56,6 +56,21 @@ def write_artifact(model: FerModel, card: ModelCard, models_dir: Path | None = N
     return target
 
 
+def update_card(card: ModelCard, models_dir: Path | None = None) -> Path:
+    """Rewrite an installed model's ``card.json`` atomically (new measurements); the model file is untouched."""
+    directory = model_dir(card.name, models_dir)
+    read_card(directory)  # the model must be installed already
+    handle, temporary = tempfile.mkstemp(prefix=".card-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(card.to_json())
+        os.replace(temporary, directory / CARD_NAME)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return directory / CARD_NAME
+
+
 def install_artifact(source: Path, models_dir: Path | None = None) -> Path:
     """Copy a finished model folder (e.g. from ``runs/``) into the models directory atomically."""
     card = read_card(source)

@@ -60,11 +60,16 @@ class ModelCard:
     feature_importance: list[list[float]] | None = None
     #: Each member's training history, for an averaged ensemble.
     member_histories: list[dict[str, list[float]]] | None = None
+    #: Accuracy against the FER+ crowd majority on the test split (see :mod:`fer_core.ferplus`):
+    #: ``{"n", "accuracy", "fer2013_label_agreement", "tta", "credit"}``.
+    ferplus_test: dict[str, Any] | None = None
     #: The model file's name and size, filled in when the artifact is written.
     file: str | None = None
     file_size_bytes: int | None = None
     #: Every other key of the JSON (experiments, selection notes), kept as it was.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The key order of the file it was read from, so a rewritten card differs only where it changed.
+    key_order: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     # ---- reading and writing -----------------------------------------------------------------
 
@@ -74,7 +79,7 @@ class ModelCard:
         field of the wrong type raises :class:`ModelNotFoundError` naming ``source``."""
         if not isinstance(data, Mapping) or data.get("name") not in REGISTRY:
             raise ModelNotFoundError(f"{source} does not describe a registered model.")
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "key_order"}
         values = {key: value for key, value in data.items() if key in known}
         extra = {key: value for key, value in data.items() if key not in known}
         for key, value in values.items():
@@ -83,13 +88,16 @@ class ModelCard:
             wrong_bool = isinstance(value, bool) and expected is not bool
             if value is not None and (wrong_bool or not isinstance(value, expected)):
                 raise ModelNotFoundError(f"{source} is unreadable: its {key!r} is not {_TYPE_WORDS[expected]}.")
-        return cls(**values, extra=extra)
+        return cls(**values, extra=extra, key_order=tuple(data))
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object, with known fields first in a fixed order and ``extra`` keys after them."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        """The JSON object: the keys of the file it came from in their order, then new ones (fields, then extra)."""
+        fields = [f.name for f in dataclasses.fields(self) if f.name not in ("extra", "key_order")]
+        data = {key: getattr(self, key) for key in fields}
         data = {key: value for key, value in data.items() if value is not None or key in _ALWAYS_WRITTEN}
-        return {**data, **self.extra}
+        data.update(self.extra)
+        first = [key for key in self.key_order if key in data]
+        return {key: data[key] for key in [*first, *(key for key in data if key not in self.key_order)]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1) + "\n"
@@ -114,6 +122,12 @@ class ModelCard:
         if self.test_metrics is None:
             raise ValueError(f"The {self.title} model was not evaluated on the test split.")
         return self.test_metrics
+
+    @property
+    def ferplus_accuracy(self) -> float | None:
+        """Accuracy against the FER+ crowd majority on the test split, if measured."""
+        value = (self.ferplus_test or {}).get("accuracy")
+        return float(value) if isinstance(value, (int, float)) else None
 
     @property
     def headline_accuracy(self) -> float | None:
@@ -156,6 +170,7 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "limit": int,
     "feature_importance": list,
     "member_histories": list,
+    "ferplus_test": dict,
     "file": str,
     "file_size_bytes": int,
 }

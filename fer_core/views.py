@@ -250,6 +250,7 @@ def comparison_row(card: ModelCard, label: str | None = None) -> dict[str, Any]:
     }
     for emotion in EMOTIONS:
         row[f"Recall {emotion}"] = metrics["per_class"][emotion]["recall"]
+    row["FER+ majority"] = card.ferplus_accuracy
     row["Training time (s)"] = card.training_seconds
     row["Parameters"] = card.n_parameters
     row["Size (MB)"] = round(card.file_size_bytes / 1e6, 2) if card.file_size_bytes else None
@@ -260,6 +261,20 @@ def comparison_row(card: ModelCard, label: str | None = None) -> dict[str, Any]:
 def comparison_table(cards: ModelCards) -> pd.DataFrame:
     """The model-comparison table, one row per evaluated model."""
     return pd.DataFrame([comparison_row(card) for card in cards.evaluated.values()])
+
+
+def ferplus_note(cards: ModelCards) -> str | None:
+    """What the FER+ column means, with the size of its test set and FER2013's own agreement (None if unmeasured)."""
+    measured = [card.ferplus_test for card in cards.evaluated.values() if card.ferplus_test]
+    if not measured:
+        return None
+    first = measured[0]
+    return (
+        f"*FER+ majority*: accuracy against the majority vote of 10 annotators, on the {first['n']:,} test faces "
+        f"that have a clear one. FER2013's own single label agrees with that majority on only "
+        f"{first['fer2013_label_agreement']:.1%} of them: people disagree about faces too. "
+        f"({first.get('credit', 'FER+ votes, MIT licence')})"
+    )
 
 
 def best_in_column(table: pd.DataFrame) -> dict[str, Any]:

@@ -45,7 +45,7 @@ if len(table):
             return [""] * len(column)
         return ["background-color: #c6efce; font-weight: bold" if v == best[column.name] else "" for v in column]
 
-    percent_columns = ["Accuracy", *[f"Recall {e}" for e in EMOTIONS]]
+    percent_columns = ["Accuracy", "FER+ majority", *[f"Recall {e}" for e in EMOTIONS]]
     styled = table.style.apply(highlight).format(
         {
             **{c: "{:.1%}" for c in percent_columns},
@@ -63,6 +63,8 @@ if len(table):
         "Click a column header to sort. Green marks the best value in each column (lowest for time, "
         "parameters, size and milliseconds per image at batch size 1; highest elsewhere)."
     )
+    if note := views.ferplus_note(cards):
+        st.caption(note)
 else:
     st.info("No model is trained yet.")
 ui.missing_models(cards)

@@ -39,6 +39,7 @@ class TestModelCard:
         data = json.loads((MODELS_DIR / name / "card.json").read_text())
         card = ModelCard.from_dict(data)
         assert card.to_dict() == data
+        assert list(card.to_dict()) == list(data)  # the same key order, so a rewritten card diffs cleanly
         assert card.evaluated and card.headline_accuracy == data["test_accuracy"]
 
     def test_unknown_keys_are_kept_in_extra(self) -> None:
