@@ -188,6 +188,7 @@ def test_entry_point_routes_to_home(monkeypatch: pytest.MonkeyPatch, zoo: Path) 
 def test_comparison_charts_the_features_lesson_from_the_shipped_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FER_MODELS_DIR", str(REPO / "artifacts" / "models"))
     monkeypatch.setenv("FER_DATA_DIR", str(REPO / "no-such-dataset"))
+    from fer_core import views
     from fer_core.artifacts import list_cards
     from fer_core.views import features_lesson, features_note
 
@@ -195,3 +196,9 @@ def test_comparison_charts_the_features_lesson_from_the_shipped_models(monkeypat
     assert "What hand-made features buy" in [h.value for h in app.header]
     lesson = features_lesson(list_cards(REPO / "artifacts" / "models"))
     assert len(lesson) == 4 and features_note(lesson) in texts(app)
+    # The FER+ column and its credited note come from the shipped cards' ferplus_test.
+    cards = list_cards(REPO / "artifacts" / "models")
+    note = views.ferplus_note(cards)
+    assert note is not None and "6,721 test faces" in note and "MIT licence" in note and note in texts(app)
+    table = app.dataframe[0].value
+    assert "FER+ majority" in table.columns

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_core.artifacts import list_cards, read_card
+from fer_core.artifacts import list_cards, read_card, update_card
 from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import MODELS_DIR
 from fer_core.errors import ModelNotFoundError
@@ -141,3 +141,22 @@ class TestParameterSchemas:
     def test_an_explicit_epoch_count_means_one_network(self) -> None:
         assert create_model("cnn").params["ensemble_epochs"] == [60, 40]
         assert create_model("cnn", epochs=5).params["ensemble_epochs"] == [5]
+
+
+class TestUpdateCard:
+    def test_only_the_card_changes(self, zoo: Path, tmp_path: Path) -> None:
+        import shutil
+
+        shutil.copytree(zoo / "logreg", tmp_path / "logreg")
+        model_bytes = (tmp_path / "logreg" / "model.joblib").read_bytes()
+        card = read_card(tmp_path / "logreg")
+        card.ferplus_test = {"n": 10, "accuracy": 0.5, "fer2013_label_agreement": 0.6}
+        update_card(card, tmp_path)
+        again = read_card(tmp_path / "logreg")
+        assert again.ferplus_accuracy == 0.5 and again.test_accuracy == card.test_accuracy
+        assert (tmp_path / "logreg" / "model.joblib").read_bytes() == model_bytes
+        assert sorted(p.name for p in (tmp_path / "logreg").iterdir()) == ["card.json", "model.joblib"]
+
+    def test_a_model_that_is_not_installed_is_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(ModelNotFoundError, match="not trained yet"):
+            update_card(ModelCard(name="cnn"), tmp_path)

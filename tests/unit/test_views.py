@@ -79,6 +79,14 @@ class TestCardViews:
             card
         )
 
+    def test_ferplus_column_and_note(self) -> None:
+        cards = zoo_cards()
+        assert views.ferplus_note(cards) is None and views.comparison_table(cards)["FER+ majority"].isna().all()
+        cards.cards["cnn"].ferplus_test = {"n": 6721, "accuracy": 0.6768, "fer2013_label_agreement": 0.6547}
+        table = views.comparison_table(cards)
+        assert table.set_index("Model")["FER+ majority"]["Best CNN"] == pytest.approx(0.6768)
+        assert "6,721 test faces" in views.ferplus_note(cards) and "65.5%" in views.ferplus_note(cards)
+
     def test_the_detector_prefers_an_image_model(self) -> None:
         cards = zoo_cards()
         assert views.default_detector_model(cards) == "cnn"
