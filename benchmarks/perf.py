@@ -236,7 +236,7 @@ def bench_frame(model: Any, frames: list[np.ndarray], repeats: int) -> Row:
         per_frame, "ms", ref, per_frame / ref, "<= 0.5x fer's time", per_frame / ref <= 0.5, repeats,
         f"faces found: ours {faces}, fer {len(detector.detect_emotions(bgr[0]))}; with whole-frame detection "
         f"in every frame ours takes {every_ms:.0f} ms ({every_ms / ref:.2f}x); the photo path "
-        f"(predict_image: detection at up to 800 px, flip TTA) takes {photo_ms:.0f} ms",
+        f"(predict_image: detection at up to 600 px on the shorter side, flip TTA) takes {photo_ms:.0f} ms",
     )  # fmt: skip
 
 
