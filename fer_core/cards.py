@@ -4,7 +4,8 @@ A card describes its model completely (nanoGPT's self-describing checkpoint, in 
 parameters that rebuild it, the class order, the preprocessing, the test metrics, the training
 history, the library versions and the data fingerprint. :class:`ModelCard` reads, validates and
 writes that file; keys it does not know (experiments and notes written by tools) are kept verbatim
-in ``extra``, so a card read and written again is unchanged, and cards from older versions still load.
+in ``extra`` and the file's key order is kept, so a card read and written again keeps all it had (a
+sparse card gains the empty defaults of the fields it lacked), and cards from older versions still load.
 
 :class:`ModelCards` is every registered model's card in one models folder, or the reason a model is
 unavailable. It owns the three questions the CLI and the pages ask: is a model trained, which is the
@@ -218,7 +219,11 @@ class ModelCards:
         return {name: self.errors[name] for name in REGISTRY if name in self.errors}
 
     def best(self, among: Iterable[str] | None = None) -> str | None:
-        """The trained model (of ``among``, if given) with the highest headline accuracy, if any."""
+        """The trained model (of ``among``, if given) with the highest headline accuracy.
+
+        Models without test numbers count only when none has any (then the first of them); None when
+        no model is trained.
+        """
         names = [name for name in (among if among is not None else self.trained) if name in self.cards]
         scored = [(self.cards[name].headline_accuracy, name) for name in names]
         scored = [(accuracy, name) for accuracy, name in scored if accuracy is not None]

@@ -22,7 +22,7 @@ from fer_core.data import load_dataset
 from fer_core.errors import FerError
 from fer_core.evaluation import evaluate, rounded
 from fer_core.faces import FaceDetector, predict_image
-from fer_core.ferplus import CREDIT, load_faces, majority_accuracy, read_votes, resolve_votes_path
+from fer_core.ferplus import CREDIT, FerPlusTest
 from fer_core.images import read_image
 from fer_core.models import MODEL_NAMES, REGISTRY, get_spec
 from fer_core.models.registry import params_by_model
@@ -119,14 +119,12 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-
     names = _model_names(args.model)
-    params = _parse_params(args.param)
-    if args.epochs is not None:
-        params["epochs"] = args.epochs
-    if args.seed is not None:
-        params["seed"] = args.seed
-    per_model = params_by_model(names, params)  # unknown keys end here, with the valid ones listed
+    per_model = params_by_model(names, _parse_params(args.param))  # unknown keys end here, valid ones listed
+    for name in names:  # --epochs and --seed apply to the models that have them (no epochs for a forest)
+        options = {"epochs": args.epochs, "seed": args.seed}
+        taken = get_spec(name).default_params
+        per_model[name].update({k: v for k, v in options.items() if v is not None and k in taken})
     dataset = load_dataset(args.data)
 
     out_dir = Path(args.out) if args.out else default_models_dir()
@@ -170,10 +168,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = _model_names(args.model)
     models_dir = Path(args.models_dir) if args.models_dir else None
     dataset = load_dataset(args.data)
-    ferplus = None
-    if args.ferplus is not None:  # read before any model loads: a missing file is said at once
-        votes = read_votes(args.ferplus or resolve_votes_path(args.data))
-        ferplus = (votes, load_faces(args.data, votes))
+    # Read before any model loads, so a missing votes file is said at once.
+    ferplus = FerPlusTest.load(args.data, args.ferplus or None) if args.ferplus is not None else None
     results: dict[str, Any] = {}
     for name in names:
         model, card = load_model(name, models_dir)
@@ -181,8 +177,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         metrics = rounded(evaluate(model, dataset.x_test, dataset.y_test, tta=tta))
         metrics["card_accuracy"] = card.test_accuracy
         if ferplus is not None:
-            votes, faces = ferplus
-            metrics["ferplus"] = rounded(majority_accuracy(model.predict(faces, tta=tta), votes))
+            metrics["ferplus"] = rounded(ferplus.score(model.predict(ferplus.faces, tta=tta)))
         results[name] = metrics
     if args.json:
         print(json.dumps(results))

@@ -81,7 +81,9 @@ class DetectorSettings:
 
     def __post_init__(self) -> None:
         if self.detection_short_side < 64:
-            raise ValueError(f"Detection needs images at least 64 pixels high, not {self.detection_short_side}.")
+            raise ValueError(
+                f"The detection size must be at least 64 pixels on the shorter side, not {self.detection_short_side}."
+            )
 
 
 def shrink_for_detection(grey: np.ndarray, short_side: int) -> tuple[np.ndarray, float]:

@@ -138,6 +138,26 @@ def load_faces(data_dir: str | os.PathLike[str], votes: FerPlusVotes) -> np.ndar
     return faces
 
 
+@dataclass(frozen=True)
+class FerPlusTest:
+    """The FER+ test votes with the faces they describe, ready to score any model."""
+
+    votes: FerPlusVotes
+    faces: np.ndarray  # (n, 48, 48) uint8, in the votes' order
+
+    @classmethod
+    def load(
+        cls, data_dir: str | os.PathLike[str] | None = None, votes_path: str | os.PathLike[str] | None = None
+    ) -> FerPlusTest:
+        """The test votes (``votes_path``, else :func:`resolve_votes_path`) and their faces from ``data_dir``."""
+        votes = read_votes(votes_path or resolve_votes_path(data_dir), "test")
+        return cls(votes, load_faces(data_dir, votes))
+
+    def score(self, predictions: np.ndarray) -> dict[str, float | int]:
+        """:func:`majority_accuracy` of class predictions ``(n,)`` for :attr:`faces`."""
+        return majority_accuracy(predictions, self.votes)
+
+
 def majority_accuracy(predictions: np.ndarray, votes: FerPlusVotes) -> dict[str, float | int]:
     """Accuracy of ``predictions`` ``(n,)`` against the clear FER+ majority, and FER2013's own agreement."""
     majority = votes.majority

@@ -65,7 +65,7 @@ class LiveSettings:
             raise ValueError(f"At least one face per frame must be classified, not {self.max_faces}.")
         if self.full_detection_every < 1:
             raise ValueError(f"Whole-frame detection must run at least every frame, not {self.full_detection_every}.")
-        replace(self.detector, detection_short_side=self.detection_short_side)  # checks the size
+        _ = self.frame_detector  # building it checks the detection size
 
     @property
     def frame_detector(self) -> DetectorSettings:

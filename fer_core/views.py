@@ -16,6 +16,7 @@ from fer_core.constants import EMOTIONS, IMAGE_SIZE, N_PIXELS
 from fer_core.explain import linear_feature_weights
 from fer_core.live import LiveSnapshot
 from fer_core.models import REGISTRY
+from fer_core.photo import PhotoAnalysis
 
 #: Columns of the comparison table where a lower value is better.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"Training time (s)", "Parameters", "Size (MB)", "ms / image"})
@@ -145,20 +146,6 @@ def upscale(face: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(np.asarray(face), factor, axis=0), factor, axis=1)
 
 
-def mosaic(faces: np.ndarray, columns: int, factor: int, gap: int = 4) -> np.ndarray:
-    """Faces ``(n, 48, 48)`` tiled into one uint8 image, each upscaled by ``factor``, white gaps."""
-    n = len(faces)
-    rows = max(1, int(np.ceil(n / columns)))
-    side = IMAGE_SIZE * factor
-    out = np.full((rows * side + (rows - 1) * gap, columns * side + (columns - 1) * gap), 255, dtype=np.uint8)
-    for i, face in enumerate(faces):
-        r, c = divmod(i, columns)
-        out[r * (side + gap) : r * (side + gap) + side, c * (side + gap) : c * (side + gap) + side] = upscale(
-            face, factor
-        )
-    return out
-
-
 def brightness_note(brightness: pd.DataFrame) -> str:
     """Which emotion is brightest and darkest, and how little contrast varies (from :func:`per_class_brightness`)."""
     brightest = brightness.loc[brightness["brightness"].idxmax()]
@@ -194,6 +181,20 @@ def drift_note(summary: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # Model cards
 # --------------------------------------------------------------------------------------------
+
+
+def not_compared(cards: ModelCards) -> dict[str, str]:
+    """Models missing from the leaderboard and comparison, with the reason (untrained, broken, or no test numbers)."""
+    reasons = dict(cards.missing)
+    for name in cards.trained:
+        if name not in cards.evaluated:
+            reasons[name] = "Trained without test-split numbers, so it cannot be compared."
+    return {name: reasons[name] for name in REGISTRY if name in reasons}
+
+
+def training_runs(run: ModelCard, installed: ModelCard | None) -> dict[str, ModelCard]:
+    """A finished run and, if it has test numbers, the installed model of the same kind, by label."""
+    return {"This run": run, **({"Installed model": installed} if installed is not None else {})}
 
 
 def leaderboard(cards: ModelCards) -> pd.DataFrame:
@@ -337,7 +338,7 @@ def worst_confusion_note(card: ModelCard) -> str:
 
 def training_comparison(run: ModelCard, installed: ModelCard | None) -> pd.DataFrame:
     """A finished training run next to the installed model of the same kind (if it has test numbers)."""
-    rows = {"This run": run, **({"Installed model": installed} if installed is not None else {})}
+    rows = training_runs(run, installed)
     return pd.DataFrame(
         [
             {
@@ -481,9 +482,41 @@ def logreg_weights_note(card: ModelCard) -> str:
     return note
 
 
+def count_faces(n: int) -> str:
+    """``1 face``, ``3 faces``."""
+    return f"{n} face{'s' if n != 1 else ''}"
+
+
+def dataset_counts_note(counts: dict[str, dict[str, int]]) -> str:
+    """Images per emotion in each split, from :meth:`FerDataset.counts`."""
+    parts = (f"{e} {counts['train'][e]:,} / {counts['test'][e]:,}" for e in EMOTIONS)
+    return "Per emotion (train / test): " + " · ".join(parts)
+
+
+def training_done_note(display_name: str, card: ModelCard) -> str:
+    """What a finished training run reached, and whether it was stopped early."""
+    stopped = " It was stopped early; the best weights so far were kept." if card.stopped_early else ""
+    return (
+        f"Finished training {display_name} in {format_seconds(card.training_seconds)} "
+        f"on {card.n_train or 0:,} images: test accuracy {card.test_accuracy:.1%}.{stopped}"
+    )
+
+
+def photo_faces_notes(analysis: PhotoAnalysis) -> tuple[str, str | None]:
+    """The annotated photo's caption, and a note when some faces get no detailed card (else None)."""
+    n_faces = len(analysis.faces)
+    caption = f"{count_faces(n_faces)} found in {analysis.milliseconds:.0f} ms, numbered left to right"
+    if not analysis.n_hidden:
+        return caption, None
+    return caption, (
+        f"{n_faces} faces found: all are boxed above; details below are for the {len(analysis.detailed)} largest "
+        f"({analysis.n_hidden} smaller faces are only in the table and downloads)."
+    )
+
+
 def live_status(snapshot: LiveSnapshot) -> str:
     """The live video's speed and how many faces are in view."""
-    faces = f"{snapshot.n_faces} face{'s' if snapshot.n_faces != 1 else ''} in view"
+    faces = f"{count_faces(snapshot.n_faces)} in view"
     return (
         f"{snapshot.fps:.1f} frames per second · {snapshot.milliseconds_per_frame:.0f} ms per frame · {faces}"
     )
@@ -499,8 +532,3 @@ def confident_mistakes(
     confidence = probabilities[candidates, predicted_index]
     order = np.argsort(-confidence, kind="stable")[:k]
     return candidates[order], confidence[order]
-
-
-def registry_names() -> dict[str, str]:
-    """Model name -> display name, in registry order."""
-    return {name: spec.display_name for name, spec in REGISTRY.items()}

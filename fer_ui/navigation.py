@@ -42,7 +42,7 @@ def ensure_navigation() -> None:
     """Hand a page run by Streamlit's older ``pages/`` discovery over to ``st.navigation`` (see above).
 
     ``PagesManager.uses_pages_directory`` is Streamlit's own switch for that discovery (not a public
-    API: ``tests/page/test_navigation.py`` and the browser tests check the behaviour after upgrades).
+    API: the browser test ``tests/e2e/test_navigation_e2e.py`` checks the behaviour after upgrades).
     """
     if getattr(PagesManager, "uses_pages_directory", False):
         st.navigation(app_pages())  # turns the older discovery off for the whole server

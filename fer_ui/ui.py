@@ -26,7 +26,7 @@ from fer_core.faces import FaceDetector
 from fer_core.live import LiveProcessor
 from fer_core.models import FerModel, get_spec
 from fer_core.summary import summarize
-from fer_core.views import logreg_pixel_weights, train_command
+from fer_core.views import logreg_pixel_weights, not_compared, train_command
 from fer_ui.figures import style
 from fer_ui.navigation import ensure_navigation
 from fer_ui.process import prepare_process
@@ -60,18 +60,18 @@ def load_summary(path: str = str(EDA_SUMMARY_PATH)) -> dict[str, Any] | None:
         return None
 
 
+# A leading underscore keeps an argument out of Streamlit's cache key: the fingerprint (or the model
+# file's identity) stands for it, and the big object itself is never hashed.
 @st.cache_data(show_spinner="Computing statistics of this copy of the dataset…")
-def _fresh_summary(fingerprint: str) -> dict[str, Any]:
-    dataset, _ = get_dataset()
-    assert dataset is not None and dataset.fingerprint == fingerprint  # our invariant: called with the loaded one
-    return summarize(dataset)
+def _fresh_summary(fingerprint: str, _dataset: FerDataset) -> dict[str, Any]:
+    return summarize(_dataset)
 
 
 def get_summary(dataset: FerDataset | None) -> dict[str, Any] | None:
     """The EDA summary of ``dataset``: the shipped one when it describes this copy, else computed once."""
     summary = load_summary()
     if dataset is not None and (summary is None or summary.get("fingerprint") != dataset.fingerprint):
-        summary = _fresh_summary(dataset.fingerprint)
+        summary = _fresh_summary(dataset.fingerprint, dataset)
     return summary
 
 
@@ -125,11 +125,10 @@ def get_model(name: str, card: ModelCard) -> FerModel:
 
 
 @st.cache_data(show_spinner="Predicting the test split…")
-def _test_split_probabilities(name: str, created: str, fingerprint: str) -> np.ndarray:
-    dataset, _ = get_dataset()
-    assert dataset is not None and dataset.fingerprint == fingerprint  # our invariant: called with the loaded one
-    card = get_cards().cards[name]
-    return get_model(name, card).predict_proba(dataset.x_test, tta=card.headline_tta)
+def _test_split_probabilities(
+    model_key: tuple[str, str, str, bool], fingerprint: str, _trained: FerModel, _dataset: FerDataset
+) -> np.ndarray:
+    return _trained.predict_proba(_dataset.x_test, tta=model_key[3])
 
 
 def test_split_probabilities(name: str, card: ModelCard, dataset: FerDataset) -> np.ndarray:
@@ -138,17 +137,18 @@ def test_split_probabilities(name: str, card: ModelCard, dataset: FerDataset) ->
     With flip TTA where the card's numbers use it, so the mistakes gallery agrees with the confusion
     matrix it is picked from.
     """
-    return _test_split_probabilities(name, card.created, dataset.fingerprint)
+    model_key = (name, str(default_models_dir()), card.created, card.headline_tta)
+    return _test_split_probabilities(model_key, dataset.fingerprint, get_model(name, card), dataset)
 
 
 @st.cache_data(show_spinner=False)
-def _logreg_weights(created: str) -> np.ndarray:
-    return logreg_pixel_weights(get_model("logreg", get_cards().cards["logreg"]).estimator_)
+def _logreg_weights(models_dir: str, created: str, _trained: FerModel) -> np.ndarray:
+    return logreg_pixel_weights(_trained.estimator_)
 
 
 def logreg_weights(card: ModelCard) -> np.ndarray:
     """Pixel weights ``(7, 48, 48)`` of the installed logistic regression (once per installed model)."""
-    return _logreg_weights(card.created)
+    return _logreg_weights(str(default_models_dir()), card.created, get_model("logreg", card))
 
 
 @st.cache_resource(show_spinner=False)
@@ -179,18 +179,18 @@ def dataset_help() -> None:
     )
 
 
-def not_trained_card(name: str, display_name: str, reason: str | None = None) -> None:
+def not_trained_card(name: str, reason: str | None = None) -> None:
     """A clear "not trained yet" card with the command that trains the model."""
     with st.container(border=True):
-        st.markdown(f"**{display_name}** — not trained yet")
+        st.markdown(f"**{get_spec(name).display_name}** — not trained yet")
         if reason:
             st.caption(reason)
         st.code(train_command(name), language="bash")
 
 
-def missing_models(cards: ModelCards, *, heading: str | None = None) -> None:
-    """A "not trained yet" card for every unusable model, three to a row."""
-    missing = cards.missing
+def missing_models(cards: ModelCards, *, heading: str | None = None, compared: bool = False) -> None:
+    """A "not trained yet" card for every unusable model (with ``compared``: every one not compared), three a row."""
+    missing = not_compared(cards) if compared else cards.missing
     if not missing:
         return
     if heading:
@@ -198,7 +198,7 @@ def missing_models(cards: ModelCards, *, heading: str | None = None) -> None:
     columns = st.columns(min(3, len(missing)))
     for i, (name, reason) in enumerate(missing.items()):
         with columns[i % len(columns)]:
-            not_trained_card(name, get_spec(name).display_name, reason)
+            not_trained_card(name, reason)
 
 
 def webcam_stream(key: str, processor: LiveProcessor) -> Any:

@@ -13,7 +13,7 @@ import streamlit as st
 from fer_core.constants import EMOTIONS
 from fer_core.data import install_dataset_zip, resolve_data_dir
 from fer_core.errors import FerError
-from fer_core.views import leaderboard, leaderboard_note
+from fer_core.views import dataset_counts_note, leaderboard, leaderboard_note
 from fer_ui import ui
 
 ui.setup_page("Home", "🙂")
@@ -34,10 +34,7 @@ if dataset is not None:
     cols[0].metric("Training images", f"{len(dataset.y_train):,}")
     cols[1].metric("Test images", f"{len(dataset.y_test):,}")
     cols[2].metric("Unreadable files skipped", f"{dataset.report.n_skipped:,}")
-    st.caption(
-        "Per emotion (train / test): "
-        + " · ".join(f"{e} {counts['train'][e]:,} / {counts['test'][e]:,}" for e in EMOTIONS)
-    )
+    st.caption(dataset_counts_note(counts))
 else:
     st.warning(
         f"{problem} The EDA and model pages still work from the statistics and models shipped in "
@@ -78,6 +75,6 @@ if len(board):
     )
 else:
     st.info("No model is trained yet.")
-ui.missing_models(cards, heading="Not trained yet")
+ui.missing_models(cards, heading="Not trained yet", compared=True)
 
 st.caption(f"Data folder: {ui.data_dir_note()}. Use the sidebar to open EDA, Training and Model comparison.")

@@ -177,14 +177,10 @@ def render_result(state: JobState) -> None:
     if card is None or not card.evaluated:
         st.warning(f"Training {state.display_name} finished without test-split numbers; there is nothing to show.")
         return
-    stopped = " It was stopped early; the best weights so far were kept." if card.stopped_early else ""
-    st.success(
-        f"Finished training {state.display_name} in {views.format_seconds(card.training_seconds)} "
-        f"on {card.n_train or 0:,} images: test accuracy {card.test_accuracy:.1%}.{stopped}"
-    )
+    st.success(views.training_done_note(state.display_name, card))
     render_curves(state)
     shipped = ui.get_cards().evaluated.get(state.model)
-    rows = {"This run": card, **({"Installed model": shipped} if shipped is not None else {})}
+    rows = views.training_runs(card, shipped)
     table = views.training_comparison(card, shipped)
     st.dataframe(
         table,

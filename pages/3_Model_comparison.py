@@ -67,7 +67,7 @@ if len(table):
         st.caption(note)
 else:
     st.info("No model is trained yet.")
-ui.missing_models(cards)
+ui.missing_models(cards, compared=True)
 if not trained:
     st.stop()
 
@@ -188,7 +188,7 @@ if "random_forest" in trained and (importance := importance_map(trained["random_
     ui.chart(figures.importance_figure(importance, mean_face), height=440)
     st.caption(views.importance_note(importance))
 else:
-    ui.not_trained_card("random_forest", "Random forest", "Its pixel importances appear here once it is trained.")
+    ui.not_trained_card("random_forest", "Its pixel importances appear here once it is trained.")
 
 try:
     weights = ui.logreg_weights(trained["logreg"]) if "logreg" in trained else None
@@ -200,5 +200,5 @@ if weights is not None:
     st.caption(views.logreg_weights_note(trained["logreg"]))
 else:
     ui.not_trained_card(
-        "logreg", "Logistic regression", logreg_problem or "Its coefficient images appear here once it is trained."
+        "logreg", logreg_problem or "Its coefficient images appear here once it is trained."
     )

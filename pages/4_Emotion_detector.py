@@ -17,7 +17,7 @@ from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
 from fer_core.explain import enlarge_face, explain_face, overlay
-from fer_core.faces import MAX_DETAILED_FACES, DetectorSettings, FacePrediction
+from fer_core.faces import DetectorSettings, FacePrediction
 from fer_core.live import LiveProcessor, LiveSnapshot, timeline_csv
 from fer_core.models import FerModel
 from fer_core.photo import (
@@ -29,7 +29,7 @@ from fer_core.photo import (
     results_csv,
     results_json,
 )
-from fer_core.views import default_detector_model, live_status
+from fer_core.views import default_detector_model, live_status, photo_faces_notes
 from fer_ui import figures, ui
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
@@ -155,14 +155,10 @@ def render_photo(analysis: PhotoAnalysis, model: FerModel, card: ModelCard, expl
     if not analysis.faces:
         render_no_face(analysis)
         return
-    n_faces = len(analysis.faces)
-    found = f"{n_faces} face{'s' if n_faces != 1 else ''} found in {analysis.milliseconds:.0f} ms"
-    st.image(display_image(analysis.annotated), caption=f"{found}, numbered left to right")
-    if analysis.n_hidden:
-        st.info(
-            f"{n_faces} faces found: all are boxed above; details below are for the {MAX_DETAILED_FACES} largest "
-            f"({analysis.n_hidden} smaller faces are only in the table and downloads)."
-        )
+    caption, hidden_note = photo_faces_notes(analysis)
+    st.image(display_image(analysis.annotated), caption=caption)
+    if hidden_note:
+        st.info(hidden_note)
     st.download_button(
         "Download the annotated image (PNG)",
         png_bytes(analysis.annotated),

@@ -11,7 +11,7 @@ import argparse
 
 from fer_core.artifacts import list_cards, load_model, update_card
 from fer_core.evaluation import rounded
-from fer_core.ferplus import CREDIT, load_faces, majority_accuracy, read_votes, resolve_votes_path
+from fer_core.ferplus import CREDIT, FerPlusTest
 
 
 def main() -> None:
@@ -19,11 +19,10 @@ def main() -> None:
     parser.add_argument("--data")
     parser.add_argument("--votes")
     args = parser.parse_args()
-    votes = read_votes(args.votes or resolve_votes_path(args.data))
-    faces = load_faces(args.data, votes)
+    ferplus = FerPlusTest.load(args.data, args.votes)
     for name in list_cards().trained:
         model, card = load_model(name)
-        result = majority_accuracy(model.predict(faces, tta=card.headline_tta), votes)
+        result = ferplus.score(model.predict(ferplus.faces, tta=card.headline_tta))
         card.ferplus_test = {**rounded(result), "tta": card.headline_tta, "credit": CREDIT}
         update_card(card)
         print(f"{name}: {result['accuracy']:.4f} against the FER+ majority on {result['n']:,} test faces")

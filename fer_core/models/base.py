@@ -5,8 +5,9 @@ defaults, display name. :class:`FerModel` is the scikit-learn-style interface sh
 models: ``fit`` returns self, ``predict_proba`` takes uint8 faces ``(n, 48, 48)`` and applies the
 model's own preprocessing, so callers never preprocess by hand.
 
-:meth:`ModelSpec.resolve_params` is the one place where parameters are checked against a model's
-schema (its defaults): the CLI, the training jobs and the Training page all go through it.
+:func:`reject_unknown_params` is the one place where parameter names are checked against a model's
+schema (its defaults): :meth:`ModelSpec.check_params` and :meth:`ModelSpec.resolve_params` (every new
+model), the jobs (the Training page) and the CLI (``registry.params_by_model``) all go through it.
 """
 
 from __future__ import annotations

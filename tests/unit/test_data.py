@@ -1,7 +1,7 @@
 """Tests for fer_core.data: every dataset layout, validation errors, bad files, the cache and the splits.
 
 All datasets here are generated in ``tmp_path``; the integration test on the real FER2013 copy lives
-in tests/test_cli.py (``data-summary``) and at the end of this file.
+in tests/unit/test_cli.py (``data-summary``) and at the end of this file.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Registry-wide model tests (as timm tests every registered model): build small, fit, predict, save, load.
 
 Every entry of ``fer_core.models.REGISTRY`` goes through the same checks; a new model only needs a
-tiny parameter set in ``fixtures_core.TINY_PARAMS``.
+tiny parameter set in ``support.data.TINY_PARAMS``.
 """
 
 from __future__ import annotations

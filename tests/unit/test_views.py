@@ -94,6 +94,38 @@ class TestCardViews:
         assert views.default_detector_model(no_cnn) == "logreg"
 
 
+class TestPageNotes:
+    def test_models_not_compared_include_trained_ones_without_test_numbers(self) -> None:
+        cards = zoo_cards()
+        cards.cards["lstm"] = ModelCard(name="lstm")
+        reasons = views.not_compared(cards)
+        assert list(reasons) == ["mlp", "lstm"] and "without test-split numbers" in reasons["lstm"]
+
+    def test_training_done_note(self) -> None:
+        card = evaluated_card("cnn_basic", 0.49)
+        card.training_seconds, card.n_train, card.stopped_early = 300, 4000, True
+        note = views.training_done_note("Basic CNN", card)
+        assert note.startswith("Finished training Basic CNN in 5 min 00 s on 4,000 images: test accuracy 49.0%.")
+        assert note.endswith("the best weights so far were kept.")
+
+    def test_dataset_counts_note(self) -> None:
+        counts = {split: {e: 1000 + i for i, e in enumerate(EMOTIONS)} for split in ("train", "test")}
+        assert views.dataset_counts_note(counts).startswith("Per emotion (train / test): angry 1,000 / 1,000 · ")
+
+    def test_photo_notes_say_when_faces_are_not_detailed(self) -> None:
+        from fer_core.photo import PhotoAnalysis
+
+        face = FacePrediction((0, 0, 10, 10), "happy", 1.0, {e: float(e == "happy") for e in EMOTIONS})
+
+        def analysis(n: int, detailed: int) -> PhotoAnalysis:
+            return PhotoAnalysis("p", 100, 100, [face] * n, np.zeros((n, 48, 48), np.uint8), list(range(detailed)),
+                                 np.zeros((100, 100, 3), np.uint8), "cnn", 12.3)  # fmt: skip
+
+        assert views.photo_faces_notes(analysis(1, 1)) == ("1 face found in 12 ms, numbered left to right", None)
+        caption, note = views.photo_faces_notes(analysis(25, 20))
+        assert caption.startswith("25 faces found") and "details below are for the 20 largest (5 smaller" in note
+
+
 class TestSentences:
     @pytest.mark.parametrize(
         ("seconds", "text"), [(None, "—"), (42.4, "42 s"), (185, "3 min 05 s"), (3720, "1 h 02 min")]
