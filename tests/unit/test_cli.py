@@ -242,8 +242,8 @@ class TestEvaluateAndTrain:
         out = tmp_path / "runs"
         result = run_cli(
             "train", "logreg", "--data", str(fixture_data), "--limit", "300", "--out", str(out),
-            "--param", "pca_components=20", "--param", "C=0.5", "--seed", "7", cache_dir=tmp_path,
-        )
+            "--param", "pca_components=20", "--param", "C=0.5", "--seed", "7", "--epochs", "3", cache_dir=tmp_path,
+        )  # --epochs applies to the models that have epochs: logistic regression has none, so it is ignored
         assert result.returncode == 0, result.stderr
         card = read_card(out / "logreg")
         assert card.params["pca_components"] == 20 and card.params["C"] == 0.5 and card.params["seed"] == 7
