@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FER_DATA_DIR ?= $(CURDIR)/data/fer2013
 
-.PHONY: run test test-fast lint train bench bench-accuracy load clean
+.PHONY: run test test-fast lint train bench bench-accuracy bench-detectors load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: $(VENV)/.bench
 
 bench-accuracy: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.accuracy
+
+# Face detectors on hard real faces (tilted, covered, close-up, small), faceless pictures, latency.
+bench-detectors: $(VENV)/.bench
+	$(BIN)/python -m benchmarks.detectors
 
 # Load: 10 detector users + 2 comparison-page users on a local server for 60 s, then 500 predictions.
 load: $(VENV)/.dev

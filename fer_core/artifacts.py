@@ -137,4 +137,6 @@ def load_model(name: str, models_dir: Path | None = None) -> tuple[FerModel, Mod
             model = load_model_from_dir(directory, card.params, name)
         except (OSError, ValueError, EOFError, KeyError) as exc:
             raise ModelNotFoundError(f"The {name} model in {directory} could not be loaded ({exc}).") from exc
+    model.temperature = card.temperature
+    model.not_sure_below = card.not_sure_below
     return model, card

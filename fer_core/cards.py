@@ -20,8 +20,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fer_core.calibration import Calibration
 from fer_core.errors import ModelNotFoundError
 from fer_core.models import REGISTRY
+
+#: The label sets a model can be trained on (see :mod:`fer_core.ferplus`).
+LABEL_SETS = ("fer2013", "ferplus")
 
 
 @dataclass
@@ -64,6 +68,11 @@ class ModelCard:
     #: Accuracy against the FER+ crowd majority on the test split (see :mod:`fer_core.ferplus`):
     #: ``{"n", "accuracy", "fer2013_label_agreement", "tta", "credit"}``.
     ferplus_test: dict[str, Any] | None = None
+    #: Temperature scaling fitted on validation, the "not sure" threshold and the test ECE before and
+    #: after (see :class:`fer_core.calibration.Calibration`).
+    calibration: dict[str, Any] | None = None
+    #: Which labels the model learned from: ``"fer2013"`` (one label per face; also when absent) or ``"ferplus"``.
+    labels: str | None = None
     #: The model file's name and size, filled in when the artifact is written.
     file: str | None = None
     file_size_bytes: int | None = None
@@ -89,6 +98,13 @@ class ModelCard:
             wrong_bool = isinstance(value, bool) and expected is not bool
             if value is not None and (wrong_bool or not isinstance(value, expected)):
                 raise ModelNotFoundError(f"{source} is unreadable: its {key!r} is not {_TYPE_WORDS[expected]}.")
+        if values.get("calibration") is not None:
+            try:
+                Calibration.from_dict(values["calibration"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ModelNotFoundError(f"{source} is unreadable: its calibration is malformed ({exc}).") from None
+        if values.get("labels", "fer2013") not in (*LABEL_SETS, None):
+            raise ModelNotFoundError(f"{source} is unreadable: its labels must be one of {', '.join(LABEL_SETS)}.")
         return cls(**values, extra=extra, key_order=tuple(data))
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +151,28 @@ class ModelCard:
         """The test accuracy the app shows for this model (None when it was not evaluated)."""
         return float(self.test_accuracy) if self.test_accuracy is not None else None
 
+    @property
+    def label_set(self) -> str:
+        """``"fer2013"`` or ``"ferplus"``: the labels the model learned from."""
+        return self.labels or "fer2013"
+
+    @property
+    def calibrated(self) -> Calibration | None:
+        """The card's calibration, if it has one."""
+        return Calibration.from_dict(self.calibration) if self.calibration else None
+
+    @property
+    def temperature(self) -> float:
+        """The temperature its probabilities are scaled by (1.0 when not calibrated)."""
+        calibration = self.calibrated
+        return calibration.temperature if calibration else 1.0
+
+    @property
+    def not_sure_below(self) -> float:
+        """The top probability under which its answer is marked "not sure" (0.0 when not calibrated)."""
+        calibration = self.calibrated
+        return calibration.not_sure_below if calibration else 0.0
+
     def with_file(self, file: str, size_bytes: int) -> ModelCard:
         """A copy naming its model file."""
         return dataclasses.replace(self, file=file, file_size_bytes=size_bytes)
@@ -172,6 +210,8 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "feature_importance": list,
     "member_histories": list,
     "ferplus_test": dict,
+    "calibration": dict,
+    "labels": str,
     "file": str,
     "file_size_bytes": int,
 }

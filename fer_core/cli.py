@@ -21,7 +21,7 @@ from fer_core.constants import EMOTIONS
 from fer_core.data import load_dataset
 from fer_core.errors import FerError
 from fer_core.evaluation import evaluate, rounded
-from fer_core.faces import FaceDetector, predict_image
+from fer_core.faces import DEFAULT_DETECTOR, DETECTORS, make_detector, predict_image
 from fer_core.ferplus import CREDIT, FerPlusTest
 from fer_core.images import read_image
 from fer_core.models import MODEL_NAMES, REGISTRY, get_spec
@@ -29,6 +29,7 @@ from fer_core.models.registry import params_by_model
 from fer_core.progress import StopFlag
 from fer_core.summary import summarize
 from fer_core.training import train_model
+from fer_core.views import default_detector_model
 
 EXIT_USER_ERROR = 2
 
@@ -200,7 +201,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
 
-    name = args.model or list_cards().best()
+    name = args.model or default_detector_model(list_cards())
     if name is None:
         raise FerError("No trained model is installed in artifacts/models; run `python -m fer_core train cnn` first.")
     outputs: list[dict[str, Any]] = []
@@ -217,7 +218,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         outputs.append(entry)
     if any(image is not None for image in images):
         model, _ = load_model(name)
-        detector = FaceDetector()
+        detector = make_detector(args.detector)
         for entry, image in zip(outputs, images):
             if image is not None:
                 faces = predict_image(image, model, detector, whole_image=args.whole_image)
@@ -231,7 +232,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             elif not entry["faces"]:
                 print(f"{entry['path']}: no face found (try --whole-image for a cropped face)")
             for i, face in enumerate(entry["faces"], 1):
-                print(f"{entry['path']}: face {i} at {face['box']}: {face['emotion']} ({face['confidence']:.0%})")
+                answer = f"{face['emotion']} ({face['confidence']:.0%})"
+                if face["not_sure"]:
+                    answer = f"not sure: {answer}, {', '.join(face['why'])}"
+                print(f"{entry['path']}: face {i} at {face['box']}: {answer}")
     if failures:
         first = next(e for e in outputs if e["error"])
         print(f"error: {first['path']}: {first['error']}", file=sys.stderr)
@@ -295,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+")
     p.add_argument("--model", help="model name (default: the best installed)")
     p.add_argument("--whole-image", action="store_true", help="treat each image as one already-cropped face")
+    p.add_argument(
+        "--detector",
+        choices=list(DETECTORS),
+        default=DEFAULT_DETECTOR,
+        help=f"face detector (default {DEFAULT_DETECTOR}): " + "; ".join(f"{k}: {v}" for k, v in DETECTORS.items()),
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

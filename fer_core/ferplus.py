@@ -84,6 +84,20 @@ class FerPlusVotes:
         return np.where(unique & is_emotion & (top > 0), best, NO_MAJORITY)
 
 
+def soft_targets(votes: FerPlusVotes) -> tuple[np.ndarray, np.ndarray]:
+    """Training targets from the votes: ``(keep (n,), shares (n, 7))``.
+
+    ``shares`` are each face's votes over our seven emotions divided by their sum (Barsoum et al.'s
+    "cross-entropy" targets); ``keep`` drops faces whose most-voted column is contempt, unknown or
+    not-a-face, or that got no emotion vote at all.
+    """
+    emotion = votes.emotion_votes.astype(np.float32)
+    others = [VOTE_COLUMNS.index(c) for c in ("contempt", "unknown", "NF")]
+    keep = ~np.isin(votes.votes.argmax(axis=1), others) & (emotion.sum(axis=1) > 0)
+    shares = emotion / np.maximum(emotion.sum(axis=1, keepdims=True), 1)
+    return keep, shares
+
+
 def read_votes(path: str | os.PathLike[str], split: str = "test") -> FerPlusVotes:
     """The votes of ``split`` from a FER+ votes file; a missing or malformed file raises DatasetError."""
     path = Path(path)

@@ -357,7 +357,7 @@ class LiveProcessor:
         with self._lock:
             smoothed = self._smoother.update(boxes, raw)
             seconds, fps = self._tick()
-        faces = to_predictions(boxes, smoothed)
+        faces = to_predictions(boxes, smoothed, not_sure_below=model.not_sure_below)
         annotated = draw_predictions(rgb, faces, numbered=False)
         milliseconds = (self._clock() - started) * 1000.0
         _draw_status(annotated, fps, settings.smoothing_window)

@@ -21,12 +21,13 @@ from PIL import Image
 from fer_core.constants import EMOTIONS
 from fer_core.faces import (
     MAX_DETAILED_FACES,
+    Detector,
     DetectorSettings,
-    FaceDetector,
     FacePrediction,
     classify_faces,
+    detection_problems,
     draw_predictions,
-    find_faces,
+    find_detections,
     largest_first,
 )
 from fer_core.images import read_image
@@ -61,7 +62,7 @@ class PhotoAnalysis:
 def analyse_photo(
     source: Any,
     model: FerModel,
-    detector: FaceDetector,
+    detector: Detector,
     *,
     name: str = "photo",
     whole_image: bool = False,
@@ -70,8 +71,10 @@ def analyse_photo(
     """Read a photo (bytes, path, PIL image or array), classify every face and draw the boxes."""
     started = time.perf_counter()
     rgb = read_image(source)  # (h, w, 3)
-    boxes, crops = find_faces(rgb, detector, settings, whole_image=whole_image)
-    faces = classify_faces(crops, boxes, model)
+    detections, crops = find_detections(rgb, detector, settings, whole_image=whole_image)
+    boxes = [face.box for face in detections]
+    problems = None if whole_image else detection_problems(detections, crops)
+    faces = classify_faces(crops, boxes, model, problems=problems)
     annotated = _annotate_whole(rgb, faces[0]) if whole_image else draw_predictions(rgb, faces)
     return PhotoAnalysis(
         name=name,

@@ -7,6 +7,7 @@ next batch (Keras) or chunk of work (scikit-learn) while keeping the best weight
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import platform
 import time
@@ -16,12 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from fer_core.artifacts import write_artifact
+from fer_core.artifacts import load_model, write_artifact
+from fer_core.calibration import Calibration, calibrate
 from fer_core.cards import ModelCard
 from fer_core.constants import EMOTIONS, IMAGE_SIZE
 from fer_core.data import FerDataset, subsample, validation_split
+from fer_core.errors import FerError
 from fer_core.evaluation import evaluate, rounded
+from fer_core.ferplus import CREDIT, NO_MAJORITY, FerPlusTest, load_faces, read_votes, resolve_votes_path, soft_targets
 from fer_core.models import FerModel, create_model, get_spec, params_to_json
+from fer_core.models.keras_models import KerasModel
 from fer_core.models.sklearn_models import RandomForestModel
 from fer_core.progress import ProgressCallback, ProgressEvent, StopFlag, emit
 
@@ -30,6 +35,40 @@ PROTOCOL = (
     "validation split carved from train (seed 42); evaluated once on the full test split "
     "(7,178 images = PublicTest + PrivateTest)."
 )
+FERPLUS_PROTOCOL = (
+    "Trained on the FER2013 train split's faces with the FER+ votes as soft targets (faces whose most "
+    "votes went to contempt, unknown or not-a-face left out); the epoch kept and the calibration chosen on a "
+    "stratified validation split carved from train (seed 42); evaluated once on the full test split against "
+    f"FER2013's labels and against the clear FER+ majority. {CREDIT}."
+)
+
+
+def ferplus_training_set(dataset: FerDataset, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faces of the train split with their FER+ vote shares ``((n, 48, 48), (n, 7))``.
+
+    Needs the image-folder FER2013 the votes were made for and the votes file (see :mod:`fer_core.ferplus`).
+    """
+    votes = read_votes(resolve_votes_path(dataset.source), "train")
+    keep, shares = soft_targets(votes)
+    faces = load_faces(dataset.source, votes)[keep]
+    shares = shares[keep]
+    if limit is not None and limit < len(faces):
+        index, _ = subsample(np.arange(len(faces)), shares.argmax(axis=1), limit, seed=seed)
+        faces, shares = faces[index], shares[index]
+    return faces, shares
+
+
+def starting_weights(name: str) -> list[np.ndarray]:
+    """The weights of an installed network to fine-tune from (an ensemble's first member)."""
+    try:
+        base, _ = load_model(name)
+    except FerError as exc:
+        raise FerError(f"Fine-tuning starts from the installed {name} model, which did not load: {exc}") from None
+    if not isinstance(base, KerasModel):
+        raise FerError(f"Only a Keras network can be fine-tuned, and {name} is not one.")
+    network = base.model_
+    member = next((layer for layer in network.layers if layer.name == "cnn_member_0"), None)
+    return (member or network).get_weights()
 
 
 def inference_timings(model: FerModel, faces: np.ndarray, repeats: int = 20) -> dict[str, float]:
@@ -101,6 +140,8 @@ def build_card(
     timings: dict[str, float] | None,
     validation_accuracy: float | None = None,
     limit: int | None = None,
+    calibration: Calibration | None = None,
+    ferplus_test: dict[str, Any] | None = None,
 ) -> ModelCard:
     """A self-describing model card for a freshly trained ``model``."""
     spec = model.spec
@@ -113,7 +154,10 @@ def build_card(
         params=params_to_json(model.params),
         classes=list(EMOTIONS),
         preprocessing={"input_kind": spec.input_kind, "input_shape": list(spec.input_shape), "scale": "pixels / 255"},
-        protocol=PROTOCOL,
+        protocol=FERPLUS_PROTOCOL if model.params.get("labels") == "ferplus" else PROTOCOL,
+        labels=str(model.params.get("labels", "fer2013")),
+        calibration=calibration.to_dict() if calibration else None,
+        ferplus_test=ferplus_test,
         n_train=n_fit,
         n_validation=n_val,
         epochs_run=len(model.history_.get("loss", [])) or None,
@@ -148,6 +192,22 @@ def build_card(
     return card
 
 
+@functools.lru_cache(maxsize=2)
+def _ferplus_test(source: str, votes_path: str) -> FerPlusTest:
+    """The FER+ test faces, read once per data folder and votes file (7,178 files)."""
+    return FerPlusTest.load(source, votes_path)
+
+
+def ferplus_score(model: FerModel, dataset: FerDataset) -> tuple[dict[str, Any] | None, FerPlusTest | None]:
+    """The card's ``ferplus_test`` entry (accuracy against the FER+ majority), when the votes are there."""
+    try:
+        plus = _ferplus_test(dataset.source, str(resolve_votes_path(dataset.source)))
+    except FerError:
+        return None, None
+    score = plus.score(model.predict(plus.faces, tta=model.spec.tta))
+    return {**score, "tta": model.spec.tta, "credit": CREDIT}, plus
+
+
 def train_model(
     name: str,
     dataset: FerDataset,
@@ -164,14 +224,24 @@ def train_model(
     spec = get_spec(name)
     model = create_model(name, **params)  # checks the parameters against the model's schema
     seed = int(model.params["seed"])
-    x, y = subsample(dataset.x_train, dataset.y_train, limit, seed=seed)
+    ferplus = model.params.get("labels") == "ferplus"
+    if ferplus:
+        x, targets = ferplus_training_set(dataset, limit, seed)
+        y = targets.argmax(axis=1)
+    else:
+        x, y = subsample(dataset.x_train, dataset.y_train, limit, seed=seed)
+        targets = y
     fraction = float(model.params["validation_fraction"])
-    x_fit, y_fit, x_val, y_val = validation_split(x, y, fraction=fraction, seed=seed)
+    fit_idx, _, val_idx, _ = validation_split(np.arange(len(y)), y, fraction=fraction, seed=seed)
+    x_fit, x_val, y_fit, y_val = x[fit_idx], x[val_idx], y[fit_idx], y[val_idx]
+    if model.params.get("init"):
+        model.initial_weights_ = starting_weights(str(model.params["init"]))  # type: ignore[attr-defined]
     emit(callback, ProgressEvent("message", name, message=f"Training {spec.display_name} on {len(y_fit)} images"))
     started = time.perf_counter()
-    model.fit(x_fit, y_fit, x_val, y_val, callback=callback, stop=stop)
+    model.fit(x_fit, targets[fit_idx], x_val, targets[val_idx], callback=callback, stop=stop)
     seconds = time.perf_counter() - started
-    val_accuracy = float((model.predict(x_val) == y_val).mean()) if len(y_val) else None
+    val_proba = model.predict_proba(x_val, tta=spec.tta) if len(y_val) else None
+    val_accuracy = float((val_proba.argmax(axis=1) == y_val).mean()) if val_proba is not None else None
     if model.params.get("refit_full_train", False) and len(y_val) and not model.stopped_early_:
         # Hyperparameters were chosen on the validation split; the final model sees all of train.
         emit(callback, ProgressEvent("message", name, message=f"Refitting on all {len(y)} training images"))
@@ -181,12 +251,25 @@ def train_model(
         model.history_ = selection_history  # validation curve of the selection fit
         seconds += time.perf_counter() - refit_started
         x_fit, y_fit = x, y
-    test_metrics = test_tta = timings = None
+    test_metrics = test_tta = timings = plus = None
+    test_proba = test_labels = None
     if evaluate_on_test:
         emit(callback, ProgressEvent("message", name, message="Evaluating on the test split"))
         test_metrics = evaluate(model, dataset.x_test, dataset.y_test)
         test_tta = evaluate(model, dataset.x_test, dataset.y_test, tta=True)
         timings = inference_timings(model, dataset.x_test[:256])
+        test_proba, test_labels = model.predict_proba(dataset.x_test, tta=spec.tta), dataset.y_test
+        plus, plus_set = ferplus_score(model, dataset)
+        if ferplus and plus_set is not None:  # a FER+ model's confidence is judged against the FER+ majority
+            majority = plus_set.votes.majority
+            clear = majority != NO_MAJORITY
+            test_proba = model.predict_proba(plus_set.faces[clear], tta=spec.tta)
+            test_labels = majority[clear]
+    calibration = None
+    if val_proba is not None and len(y_val) >= 50:
+        # Fitted on the selection model's validation answers (a refit model has seen those faces).
+        calibration = calibrate(val_proba, y_val, test_proba, test_labels)
+        model.temperature = calibration.temperature
     card = build_card(
         model,
         dataset=dataset,
@@ -198,6 +281,8 @@ def train_model(
         timings=timings,
         validation_accuracy=val_accuracy,
         limit=limit,
+        calibration=calibration,
+        ferplus_test=plus,
     )
     path = write_artifact(model, card, out_dir) if out_dir is not None else None
     emit(callback, ProgressEvent("end", name, message="done"))

@@ -165,3 +165,28 @@ def faces_figure(faces: dict[str, np.ndarray]) -> go.Figure:
     for i, face in enumerate(faces.values(), start=1):
         fig.add_trace(heatmap(face, zmin=0, zmax=255, hovertemplate="x %{x}, y %{y}: %{z:.0f}<extra></extra>"), 1, i)
     return image_axes(fig)
+
+
+def reliability_figure(table: Any) -> go.Figure:
+    """Reliability diagrams: accuracy against stated confidence per bin, before and after scaling.
+
+    A perfectly honest model sits on the diagonal; below it, it promises more than it delivers.
+    """
+    fig = px.line(
+        table,
+        x="confidence",
+        y="accuracy",
+        color="model",
+        facet_col="when",
+        markers=True,
+        hover_data=["count"],
+        category_orders={"when": ["before", "after"]},
+    )
+    for column in (1, 2):
+        fig.add_shape(
+            type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"}, row=1, col=column
+        )
+    fig.for_each_annotation(lambda a: a.update(text=f"{a.text.split('=')[-1]} temperature scaling"))
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", title="stated confidence")
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title="actual accuracy")
+    return fig

@@ -22,7 +22,7 @@ from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import DATA_DIR_ENV, EDA_SUMMARY_PATH
 from fer_core.data import FerDataset, dataset_available, load_dataset, resolve_data_dir
 from fer_core.errors import FerError
-from fer_core.faces import FaceDetector
+from fer_core.faces import DEFAULT_DETECTOR, Detector, make_detector
 from fer_core.live import LiveProcessor
 from fer_core.models import FerModel, get_spec
 from fer_core.summary import summarize
@@ -115,13 +115,13 @@ def get_cards() -> ModelCards:
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def _model(name: str, models_dir: str, created: str) -> FerModel:
+def _model(name: str, models_dir: str, created: str, calibration: tuple[float, float]) -> FerModel:
     return load_model(name, Path(models_dir))[0]
 
 
 def get_model(name: str, card: ModelCard) -> FerModel:
-    """A trained model, loaded once per server (keyed by its card's creation time)."""
-    return _model(name, str(default_models_dir()), card.created)
+    """A trained model, loaded once per server (keyed by its card's creation time and calibration)."""
+    return _model(name, str(default_models_dir()), card.created, (card.temperature, card.not_sure_below))
 
 
 @st.cache_data(show_spinner="Predicting the test split…")
@@ -152,9 +152,9 @@ def logreg_weights(card: ModelCard) -> np.ndarray:
 
 
 @st.cache_resource(show_spinner=False)
-def get_detector() -> FaceDetector:
-    """The server's one face detector (it keeps one cascade per thread internally)."""
-    return FaceDetector()
+def get_detector(name: str = DEFAULT_DETECTOR) -> Detector:
+    """The server's one face detector of each kind (thread-safe; see :func:`fer_core.faces.make_detector`)."""
+    return make_detector(name)
 
 
 # --------------------------------------------------------------------------------------------

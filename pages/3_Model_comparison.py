@@ -172,6 +172,16 @@ fig.update_yaxes(range=[0, 1])
 ui.chart(fig, height=420)
 st.caption(views.f1_note(f1))
 
+st.header("Can you trust the percentages?")
+reliability = views.reliability_table(cards)
+if len(reliability):
+    ui.chart(figures.reliability_figure(reliability), height=420)
+    calibration = views.calibration_rows(cards)
+    st.dataframe(calibration, hide_index=True)
+    st.caption(views.calibration_note(calibration))
+else:
+    st.info("No model has calibration numbers yet.")
+
 st.header("Training curves of the neural networks")
 curves = views.keras_histories(cards)
 if len(curves):

@@ -17,7 +17,7 @@ from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
 from fer_core.explain import enlarge_face, explain_face, overlay
-from fer_core.faces import DetectorSettings, FacePrediction
+from fer_core.faces import DETECTORS, DetectorSettings, FacePrediction
 from fer_core.live import LiveProcessor, LiveSnapshot, timeline_csv
 from fer_core.models import FerModel
 from fer_core.photo import (
@@ -29,11 +29,12 @@ from fer_core.photo import (
     results_csv,
     results_json,
 )
-from fer_core.views import default_detector_model, live_status, photo_faces_notes
+from fer_core.views import default_detector_model, face_heading, live_status, model_error_note, photo_faces_notes
 from fer_ui import figures, ui
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
-SENSITIVITY = {"low": 8, "medium": 5, "high": 3, "very high": 2}  # Haar min_neighbors
+#: Detector sensitivity: (Haar min_neighbors, MTCNN least face score).
+SENSITIVITY = {"low": (8, 0.97), "medium": (5, 0.9), "high": (3, 0.8), "very high": (2, 0.7)}
 SMOOTHING_CHOICES = [1, 3, 5, 10, 20, 30]
 NO_FACE_TIPS = (
     "- Use a well-lit photo, with light on the face rather than behind it.\n"
@@ -72,9 +73,17 @@ def model_ui(cards: ModelCards) -> str:
     )
 
 
-def detector_ui() -> tuple[DetectorSettings, bool, bool]:
-    """Detector settings, the whole-image option and the explanations switch."""
+def detector_ui() -> tuple[str, DetectorSettings, bool, bool]:
+    """The detector's name and settings, the whole-image option and the explanations switch."""
     st.sidebar.subheader("Face detector")
+    detector = st.sidebar.selectbox(
+        "Detector",
+        list(DETECTORS),
+        format_func=lambda name: DETECTORS[name],
+        key="detector_kind",
+        help="For photos. MTCNN finds tilted, covered, close-up and small faces and levels the eyes before "
+        "classifying; the Haar cascade only finds upright faces. Live video always uses the faster Haar cascade.",
+    )
     sensitivity = st.sidebar.select_slider(
         "Detector sensitivity",
         list(SENSITIVITY),
@@ -95,8 +104,9 @@ def detector_ui() -> tuple[DetectorSettings, bool, bool]:
         help="Skip detection and classify the whole image, for already-cropped faces such as FER2013's own.",
     )
     explain = st.sidebar.toggle("Show explanations", value=True, help="Heatmaps of what drove each prediction.")
-    settings = DetectorSettings(min_neighbors=SENSITIVITY[sensitivity], min_face_fraction=min_size / 100)
-    return settings, whole_image, explain
+    neighbours, score = SENSITIVITY[sensitivity]
+    settings = DetectorSettings(min_neighbors=neighbours, min_score=score, min_face_fraction=min_size / 100)
+    return detector, settings, whole_image, explain
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,14 +116,14 @@ def detector_ui() -> tuple[DetectorSettings, bool, bool]:
 
 def analyse_cached(data: bytes, name: str, model: FerModel, options: tuple[Any, ...]) -> PhotoAnalysis:
     """Analyse a photo, remembered in this session only so reruns (e.g. toggling a switch) are instant."""
-    settings, whole_image = options
-    key = (hashlib.sha1(data).hexdigest(), name, model.name, id(model), settings, whole_image)
+    detector, settings, whole_image = options
+    key = (hashlib.sha1(data).hexdigest(), name, model.name, id(model), detector, settings, whole_image)
     cache: dict[Any, PhotoAnalysis] = st.session_state.setdefault("detector_photo_cache", {})
     if key not in cache:
         if len(cache) >= SESSION_CACHE_SIZE:
             cache.pop(next(iter(cache)))
         cache[key] = analyse_photo(
-            data, model, ui.get_detector(), name=name, whole_image=whole_image, settings=settings
+            data, model, ui.get_detector(detector), name=name, whole_image=whole_image, settings=settings
         )
     return cache[key]
 
@@ -124,7 +134,7 @@ def render_face(
     """One face: its crop as the model sees it, an explanation and all seven probabilities."""
     face: FacePrediction = analysis.faces[index]
     crop = analysis.crops[index]
-    st.markdown(f"**Face {index + 1}: {face.emotion}** ({face.confidence:.0%})")
+    st.markdown(face_heading(face, index + 1))
     columns = st.columns([1, 1, 2]) if explain else st.columns([1, 3])
     columns[0].image(enlarge_face(crop), caption="As the model sees it (48×48)")
     if explain:
@@ -159,6 +169,7 @@ def render_photo(analysis: PhotoAnalysis, model: FerModel, card: ModelCard, expl
     st.image(display_image(analysis.annotated), caption=caption)
     if hidden_note:
         st.info(hidden_note)
+    st.caption(model_error_note(card))
     st.download_button(
         "Download the annotated image (PNG)",
         png_bytes(analysis.annotated),
@@ -220,7 +231,7 @@ def photos_section(
 def live_processor(model: FerModel) -> LiveProcessor:
     """This session's frame processor (its smoothing and timeline belong to this browser tab only)."""
     if "detector_live" not in st.session_state:
-        st.session_state["detector_live"] = LiveProcessor(model, detector=ui.get_detector())
+        st.session_state["detector_live"] = LiveProcessor(model, detector=ui.get_detector("haar"))
     return st.session_state["detector_live"]
 
 
@@ -324,14 +335,14 @@ if not cards.trained:
     st.stop()
 
 model_name = model_ui(cards)
-detector_settings, whole, show_explanations = detector_ui()
+detector_kind, detector_settings, whole, show_explanations = detector_ui()
 card = cards.cards[model_name]
 try:
     model = ui.get_model(model_name, card)
 except FerError as exc:  # a damaged model file: say so, and let the user pick another model
     st.error(f"{card.title} cannot be used: {exc} Choose another model in the sidebar.")
     st.stop()
-options = (detector_settings, whole)
+options = (detector_kind, detector_settings, whole)
 
 upload_tab, snapshot_tab, live_tab = st.tabs(["Upload photos", "Camera snapshot", "Live webcam"])
 with upload_tab:

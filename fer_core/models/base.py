@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from fer_core.calibration import apply_temperature
 from fer_core.constants import NUM_CLASSES
 from fer_core.preprocessing import INPUT_SHAPES, InputKind, check_faces, flip_faces
 from fer_core.progress import ProgressCallback, StopFlag
@@ -88,6 +89,10 @@ class FerModel:
         self.history_: dict[str, list[float]] = {}
         self.member_histories_: list[dict[str, list[float]]] = []
         self.stopped_early_ = False
+        #: Temperature scaling of the probabilities (see :mod:`fer_core.calibration`); 1.0 = as trained.
+        self.temperature = 1.0
+        #: A top probability under this is answered "not sure" (see :mod:`fer_core.quality`); 0 = never.
+        self.not_sure_below = 0.0
 
     @property
     def name(self) -> str:
@@ -116,6 +121,8 @@ class FerModel:
         proba = self._predict_proba(x)
         if tta:
             proba = 0.5 * (proba + self._predict_proba(flip_faces(x)))
+        if self.temperature != 1.0:
+            proba = apply_temperature(proba, self.temperature)
         return proba.astype(np.float32)
 
     def predict(self, x: np.ndarray, *, tta: bool = False) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.constants import NUM_CLASSES
+from fer_core.models.augment import photo_augment
 from fer_core.models.base import FerModel, ModelSpec
 from fer_core.models.networks import keras_module
 from fer_core.preprocessing import prepare
@@ -60,7 +61,10 @@ def training_batches(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, p
         def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
             idx = self.order[index * self.batch_size : (index + 1) * self.batch_size]
             xb = x[idx]
-            if params.get("augment"):
+            if params.get("augment") == "photo":
+                shape = xb.shape
+                xb = photo_augment(xb.reshape(len(xb), 48, 48), {}, self.rng).reshape(shape)
+            elif params.get("augment"):
                 shape = xb.shape
                 xb = augment_batch(xb.reshape(len(xb), 48, 48), params, self.rng).reshape(shape)
             if weights is None:
@@ -152,6 +156,14 @@ def keras_callbacks(
     return callbacks
 
 
+def as_targets(y: np.ndarray) -> np.ndarray:
+    """Training targets ``(n, 7)``: one-hot rows for class indices ``(n,)``, or soft labels as given."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        return y.astype(np.float32)
+    return np.eye(NUM_CLASSES, dtype=np.float32)[y]
+
+
 def deflate_keras_file(source: Path, target: Path) -> None:
     """Copy a ``.keras`` archive with its members deflated (Keras stores them; ~9 % smaller)."""
     import zipfile
@@ -165,12 +177,29 @@ class KerasModel(FerModel):
     """A Keras network wrapped to the shared contract; trains with validation-based selection."""
 
     model_: Any
+    #: Weights to start from instead of random ones (set by training for ``init``; see :mod:`fer_core.training`).
+    initial_weights_: list[np.ndarray] | None = None
 
     def build_network(self, steps_per_epoch: int) -> Any:
-        """A fresh network (``model_``) compiled with this recipe's optimizer, schedule and loss."""
+        """A fresh network (``model_``) compiled with this recipe's optimizer, schedule and loss.
+
+        With ``precision="mixed_bfloat16"`` the network computes in bfloat16 and keeps float32
+        weights (1.5x faster per step on this project's AVX512-BF16 CPU, measured side by side; same
+        validation accuracy on a short run); the saved file is float32 either way.
+        """
         keras = keras_module()
         p = self.params
-        self.model_ = self.spec.builder(p)
+        if p.get("precision") == "mixed_bfloat16":
+            previous = keras.mixed_precision.global_policy().name
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+            try:
+                self.model_ = self.spec.builder(p)
+            finally:
+                keras.mixed_precision.set_global_policy(previous)
+        else:
+            self.model_ = self.spec.builder(p)
+        if self.initial_weights_ is not None:
+            self.model_.set_weights(self.initial_weights_)
         epochs = int(p["epochs"])
         if p["schedule"] == "cosine":
             warmup = min(int(p["warmup_epochs"]), max(0, epochs // 4)) * steps_per_epoch
@@ -230,18 +259,19 @@ class KerasModel(FerModel):
         p = self.params
         keras.utils.set_random_seed(int(p["seed"]))
         x_in = prepare(x, self.spec.input_kind)
-        y_in = np.eye(NUM_CLASSES, dtype=np.float32)[y]
+        y_in = as_targets(y)
         batch_size = int(p["batch_size"])
         steps = int(np.ceil(len(x_in) / batch_size))
         self.build_network(steps)
         validation = None
         if x_val is not None and y_val is not None and len(y_val):
-            validation = (prepare(x_val, self.spec.input_kind), np.eye(NUM_CLASSES, dtype=np.float32)[y_val])
+            validation = (prepare(x_val, self.spec.input_kind), as_targets(y_val))
         sample_weights = None
         if p.get("class_weight") == "balanced":
-            counts = np.bincount(y, minlength=NUM_CLASSES).astype(np.float64)
-            per_class = len(y) / (NUM_CLASSES * np.maximum(counts, 1))
-            sample_weights = per_class[y].astype(np.float32)
+            hard = y_in.argmax(axis=1)
+            counts = np.bincount(hard, minlength=NUM_CLASSES).astype(np.float64)
+            per_class = len(hard) / (NUM_CLASSES * np.maximum(counts, 1))
+            sample_weights = per_class[hard].astype(np.float32)
         callbacks = keras_callbacks(self, callback, stop, steps, has_validation=validation is not None)
         self.model_.fit(
             training_batches(x_in, y_in, sample_weights, p),
@@ -251,6 +281,11 @@ class KerasModel(FerModel):
             callbacks=callbacks,
             verbose=0,
         )
+        if p.get("precision") == "mixed_bfloat16":
+            # Trained in bfloat16; predict in float32, exactly as the saved (float32) file will.
+            network = self.spec.builder(p)
+            network.set_weights(self.model_.get_weights())
+            self.model_ = network
         return self
 
     def _inference_fn(self) -> Callable[[np.ndarray], Any]:

@@ -169,6 +169,40 @@ REGISTRY: dict[str, ModelSpec] = {
         "epochs) trained with SGD-Nesterov, warm-up + cosine decay, label smoothing and shift/flip augmentation.",
         tta=True,
     ),
+    "cnn_ferplus": ModelSpec(
+        name="cnn_ferplus",
+        display_name="Best CNN (FER+ labels)",
+        family="keras",
+        input_kind="image",
+        model_class=KerasModel,
+        builder=build_cnn,
+        default_params={
+            **_KERAS_COMMON,
+            "widths": [32, 64, 128, 256],
+            "convs_per_stage": 2,
+            "dropout": 0.4,
+            "l2": 5e-4,
+            "epochs": 14,
+            "ensemble_epochs": [],
+            "batch_size": 128,
+            "optimizer": "sgd",
+            "learning_rate": 0.01,
+            "schedule": "cosine",
+            "warmup_epochs": 0,
+            "label_smoothing": 0.0,
+            "patience": 0,
+            "restore_best": True,
+            "augment": "photo",
+            "validation_fraction": 0.1,
+            "labels": "ferplus",
+            "init": "cnn",
+            "precision": "mixed_bfloat16",
+        },
+        description="The Best CNN's first network fine-tuned on the FER+ crowd votes (the share of 10 annotators "
+        "for each emotion as soft targets) with photo-like augmentation (tilt, zoom, light, blur, JPEG, "
+        "occlusion). FER+ votes: Barsoum et al. 2016 (Microsoft), MIT licence.",
+        tta=True,
+    ),
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)

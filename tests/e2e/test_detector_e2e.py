@@ -116,6 +116,33 @@ def test_upload_through_the_file_picker(page, server: str, tmp_path: Path) -> No
     screenshot(page, "upload_results")
 
 
+def tilted_and_close_up(tmp_path: Path) -> list[Path]:
+    """The astronaut tilted by 35 degrees (grey corners), and a close-up where her face fills the frame."""
+    rgb = astronaut()
+    matrix = cv2.getRotationMatrix2D((256, 256), 35, 1.0)
+    tilted = cv2.warpAffine(rgb, matrix, (512, 512), borderValue=(128, 128, 128))
+    close_up = np.ascontiguousarray(rgb[40:230, 150:300])  # forehead to chin, cheek to cheek
+    paths = [tmp_path / "tilted.jpg", tmp_path / "close_up.jpg"]
+    for path, image in zip(paths, (tilted, close_up)):
+        path.write_bytes(encode(image, ".jpg"))
+    return paths
+
+
+def test_a_tilted_face_and_a_close_up_are_both_found(page, server: str, tmp_path: Path) -> None:
+    page.goto(f"{server}/{PAGE_PATH}")
+    wait_idle(page)
+    with page.expect_file_chooser() as chooser:
+        page.locator('[data-testid="stFileUploaderDropzone"] button').first.click()
+    chooser.value.set_files([str(path) for path in tilted_and_close_up(tmp_path)])
+    page.get_by_role("button", name="Download results (CSV)").wait_for(timeout=180_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    found = page.get_by_text(re.compile(r"^1 face found in \d+ ms"))
+    assert found.count() == 2, page.get_by_text(re.compile("face")).all_inner_texts()
+    assert page.get_by_text("No face found").count() == 0
+    screenshot(page, "tilted_close_up")
+
+
 def test_live_webcam_with_fake_camera(page, server: str) -> None:
     page.goto(f"{server}/{PAGE_PATH}")
     wait_idle(page)

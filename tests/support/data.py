@@ -33,8 +33,8 @@ needs_data = pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON)
 REAL_TRAIN_COUNTS = dict(zip(EMOTIONS, (3995, 436, 4097, 7215, 4965, 4830, 3171)))
 REAL_TEST_COUNTS = dict(zip(EMOTIONS, (958, 111, 1024, 1774, 1233, 1247, 831)))
 
-#: Tiny versions of the six registry models: enough to write real cards in seconds (a new registry
-#: entry must be added here; a test checks that).
+#: Tiny versions of the registry's models: enough to write real cards in seconds (a new registry
+#: entry must be added here; a test checks that). The FER+ CNN starts from random weights here.
 TINY_PARAMS: dict[str, dict] = {
     "logreg": {"pca_components": 20, "max_iter": 50},
     "random_forest": {"n_estimators": 10, "max_depth": 8},
@@ -42,6 +42,7 @@ TINY_PARAMS: dict[str, dict] = {
     "lstm": {"epochs": 1, "units": 8, "lstm_layers": 1, "bidirectional": False, "dense_units": 16},
     "cnn_basic": {"epochs": 1},
     "cnn": {"epochs": 1, "widths": [8, 16], "convs_per_stage": 1},
+    "cnn_ferplus": {"epochs": 1, "widths": [8, 16], "convs_per_stage": 1, "init": None},
 }
 #: The test zoo's training-subset size (and the test split's, on the real data).
 ZOO_LIMIT = 700

@@ -92,7 +92,7 @@ class TestModelCards:
                 "mlp": ModelCard(name="mlp"),  # trained without a test evaluation
                 "lstm": evaluated_card("lstm", 0.8),
             },
-            errors={"cnn": "not trained yet", "random_forest": "unreadable"},
+            errors={"cnn": "not trained yet", "random_forest": "unreadable", "cnn_ferplus": "not trained yet"},
         )
 
     def test_trained_missing_and_evaluated_in_registry_order(self) -> None:

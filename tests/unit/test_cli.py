@@ -129,6 +129,19 @@ class TestDataSummary:
 
 
 class TestPredict:
+    @pytest.mark.parametrize("detector", ["haar", "mtcnn"])
+    def test_detector_choice(self, zoo: Path, photos: dict[str, Path], detector: str) -> None:
+        result = run_cli("predict", str(photos["astronaut.jpg"]), "--detector", detector, "--json", models_dir=zoo)
+        assert result.returncode == 0, result.stderr
+        (entry,) = json.loads(result.stdout)
+        (face,) = entry["faces"]
+        x, y, w, h = face["box"]
+        assert 150 < x + w / 2 < 290 and 60 < y + h / 2 < 220  # the astronaut's face, whichever detector
+
+    def test_unknown_detector_is_refused_in_one_line(self, zoo: Path, photos: dict[str, Path]) -> None:
+        result = run_cli("predict", str(photos["astronaut.jpg"]), "--detector", "yolo", models_dir=zoo)
+        assert result.returncode == 2 and "invalid choice: 'yolo'" in result.stderr
+
     def test_json_shape(self, zoo: Path, photos: dict[str, Path]) -> None:
         images = [str(photos["astronaut.jpg"]), str(photos["wall.png"])]
         result = run_cli("predict", *images, "--model", "logreg", "--json", models_dir=zoo)
@@ -137,7 +150,8 @@ class TestPredict:
         assert [e["path"] for e in entries] == images
         assert all(set(e) == {"path", "faces", "error"} and e["error"] is None for e in entries)
         (face,) = entries[0]["faces"]
-        assert set(face) == {"box", "emotion", "confidence", "probabilities"}
+        assert set(face) == {"box", "emotion", "confidence", "probabilities", "not_sure", "why"}
+        assert isinstance(face["not_sure"], bool) and face["not_sure"] == bool(face["why"])
         assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
         assert list(face["probabilities"]) == list(EMOTIONS)
         assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)

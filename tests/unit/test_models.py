@@ -49,7 +49,7 @@ def fitted(small_faces: Faces):
 
 def test_every_registered_model_has_tiny_params() -> None:
     assert set(TINY_PARAMS) == set(MODEL_NAMES) == set(REGISTRY)
-    assert len(MODEL_NAMES) == 6
+    assert len(MODEL_NAMES) == 7
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

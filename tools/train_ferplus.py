@@ -1,0 +1,198 @@
+"""Train the FER+ CNN: the shipped best CNN's first network, fine-tuned on the FER+ crowd votes.
+
+Targets are the FER+ vote shares over our seven emotions (soft labels, Barsoum et al. 2016's
+"cross-entropy" scheme); faces whose most-voted column is contempt, unknown or not-a-face are left
+out. A stratified 10 % of the FER+ train rows (seed 42) is held out for validation; the epoch with
+the best validation accuracy against the FER+ majority is kept. The FER2013 test split is never
+looked at here.
+
+Resumable: a checkpoint (weights and optimizer state) is written after every epoch to ``--out``;
+running the same command again continues from the last finished epoch. Run it in the background::
+
+    nohup python -m tools.train_ferplus --out logs/ferplus > logs/ferplus.log 2>&1 &
+
+Then ``python -m tools.train_ferplus --out logs/ferplus --install`` writes the best epoch as the
+``cnn_ferplus`` artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fer_core import artifacts
+from fer_core.data import resolve_data_dir, validation_split
+from fer_core.ferplus import NO_MAJORITY, load_faces, read_votes, resolve_votes_path, soft_targets
+from fer_core.models.augment import photo_augment
+from fer_core.models.networks import build_cnn_single, keras_module
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("logs/ferplus"))
+    parser.add_argument("--epochs", type=int, default=14)
+    parser.add_argument("--learning-rate", type=float, default=0.01)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--limit", type=int, default=0, help="train on this many faces only (smoke runs)")
+    parser.add_argument("--bf16", action="store_true", help="mixed bfloat16 (AVX512_BF16/AMX CPUs)")
+    parser.add_argument("--install", action="store_true", help="write the best epoch as the cnn_ferplus artifact")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    keras = keras_module()
+    if args.bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+    votes = read_votes(resolve_votes_path(), "train")
+    keep, shares = soft_targets(votes)
+    faces = load_faces(resolve_data_dir(), votes)
+    x_all = faces[keep].astype(np.float32) / 255.0
+    y_all = shares[keep]
+    majority = votes.majority[keep]
+    index = np.arange(len(x_all))
+    fit_idx, _, val_idx, _ = validation_split(index, y_all.argmax(axis=1), 0.1, args.seed)
+    if args.limit:
+        fit_idx = fit_idx[: args.limit]
+    x_fit, y_fit = x_all[fit_idx], y_all[fit_idx]
+    x_val, maj_val = x_all[val_idx], majority[val_idx]
+    clear_val = maj_val != NO_MAJORITY
+    print(f"train {len(x_fit)}, validation {len(x_val)} ({int(clear_val.sum())} with a clear majority)", flush=True)
+
+    shipped, _ = artifacts.load_model("cnn")
+    params = {**shipped.params, "ensemble_epochs": [], "epochs": args.epochs}
+    state_path = args.out / "state.json"
+    ckpt = args.out / "checkpoint.keras"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {"epoch": 0, "history": []}
+    steps = int(np.ceil(len(x_fit) / args.batch_size))
+    if ckpt.exists() and state["epoch"] > 0:
+        model = keras.saving.load_model(ckpt, compile=True)
+        print(f"resumed after epoch {state['epoch']}", flush=True)
+    else:
+        model = build_cnn_single(params, "cnn")
+        model.set_weights(shipped.model_.get_layer("cnn_member_0").get_weights())
+        decay_steps = args.epochs * steps
+        schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=decay_steps, alpha=0.0)
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True),
+            loss=keras.losses.CategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
+
+    if args.install:
+        install(params, args.out, state, len(x_fit), len(x_val))
+        return
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(args.seed + state["epoch"])
+            self.order = self.rng.permutation(len(x_fit))
+
+        def __len__(self) -> int:
+            return steps
+
+        def __getitem__(self, i: int):  # noqa: ANN204
+            idx = self.order[i * args.batch_size : (i + 1) * args.batch_size]
+            xb = photo_augment(x_fit[idx], {}, self.rng)
+            return xb[..., None], y_fit[idx]
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(x_fit))
+
+    def val_accuracy() -> float:
+        probs = model.predict(x_val[..., None], batch_size=512, verbose=0)
+        probs = probs + model.predict(x_val[:, :, ::-1, None], batch_size=512, verbose=0)
+        return float((probs.argmax(axis=1)[clear_val] == maj_val[clear_val]).mean())
+
+    class Checkpoint(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs=None) -> None:  # noqa: ANN001
+            acc = val_accuracy()
+            entry = {
+                "epoch": epoch + 1,
+                "loss": float((logs or {}).get("loss", np.nan)),
+                "val_ferplus_majority_tta": acc,
+                "seconds": round(time.perf_counter() - self.started, 1),
+            }
+            state["history"].append(entry)
+            state["epoch"] = epoch + 1
+            if acc >= max(h["val_ferplus_majority_tta"] for h in state["history"]):
+                model.save_weights(args.out / "best.weights.h5")
+                state["best_epoch"] = epoch + 1
+            model.save(ckpt)
+            state_path.write_text(json.dumps(state, indent=1))
+            print(json.dumps(entry), flush=True)
+            self.started = time.perf_counter()
+
+    if state["epoch"] == 0:
+        print(json.dumps({"epoch": 0, "val_ferplus_majority_tta": val_accuracy()}), flush=True)
+    model.fit(Batches(), epochs=args.epochs, initial_epoch=state["epoch"], callbacks=[Checkpoint()], verbose=0)
+
+
+def install(params: dict, out: Path, state: dict, n_train: int, n_val: int) -> None:
+    """Write the best epoch as the ``cnn_ferplus`` artifact, evaluated and calibrated like any model."""
+    import numpy as np
+
+    from fer_core.calibration import calibrate
+    from fer_core.data import load_dataset
+    from fer_core.evaluation import evaluate
+    from fer_core.models import get_spec
+    from fer_core.models.keras_models import KerasModel
+    from fer_core.training import build_card, ferplus_score, inference_timings
+
+    spec = get_spec("cnn_ferplus")
+    model = KerasModel(spec, {})
+    model.model_ = spec.builder(model.params)  # float32, whatever precision it trained in
+    model.model_.load_weights(out / "best.weights.h5")
+    history = state["history"]
+    best = int(state["best_epoch"])
+    model.history_ = {
+        "loss": [h["loss"] for h in history],
+        "val_accuracy": [h["val_ferplus_majority_tta"] for h in history],
+    }
+    dataset = load_dataset()
+    test_metrics = evaluate(model, dataset.x_test, dataset.y_test)
+    test_tta = evaluate(model, dataset.x_test, dataset.y_test, tta=True)
+    plus, plus_set = ferplus_score(model, dataset)
+    votes = read_votes(resolve_votes_path(), "train")
+    keep, shares = soft_targets(votes)
+    faces = load_faces(resolve_data_dir(), votes)[keep]
+    y = shares[keep].argmax(axis=1)
+    _, _, val_idx, _ = validation_split(np.arange(len(y)), y, 0.1, int(model.params["seed"]))
+    majority = plus_set.votes.majority
+    clear = majority != NO_MAJORITY
+    calibration = calibrate(
+        model.predict_proba(faces[val_idx], tta=True),
+        y[val_idx],
+        model.predict_proba(plus_set.faces[clear], tta=True),
+        majority[clear],
+    )
+    model.temperature = calibration.temperature
+    card = build_card(
+        model,
+        dataset=dataset,
+        n_fit=n_train,
+        n_val=n_val,
+        seconds=sum(h.get("seconds", 0.0) for h in history),
+        test_metrics=test_metrics,
+        test_metrics_tta=test_tta,
+        timings=inference_timings(model, dataset.x_test[:256]),
+        validation_accuracy=float(history[best - 1]["val_ferplus_majority_tta"]),
+        calibration=calibration,
+        ferplus_test=plus,
+    )
+    card.epochs_run = len(history)
+    card.extra["kept_epoch"] = best
+    path = artifacts.write_artifact(model, card)
+    print(f"wrote {path}: FER2013 test {card.test_accuracy}, FER+ majority {plus['accuracy']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
