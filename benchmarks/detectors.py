@@ -156,6 +156,8 @@ def main() -> None:
     faceless = []
     for name in FACELESS:
         image = np.asarray(getattr(skdata, name)())
+        if image.dtype != np.uint8:  # e.g. the horse is a boolean mask
+            image = (image.astype(np.float64) / max(float(image.max()), 1e-9) * 255).astype(np.uint8)
         rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
         faceless.append(np.ascontiguousarray(rgb))
     print(f"{len(originals)} photos with a reference face; {len(faceless)} faceless pictures\n")

@@ -133,6 +133,8 @@ def result_rows(analyses: list[PhotoAnalysis]) -> list[dict[str, Any]]:
                     "height": h,
                     "emotion": face.emotion,
                     "confidence": round(face.confidence, 4),
+                    "not_sure": face.not_sure,
+                    "why": "; ".join(face.reasons),
                     **{f"p_{e}": round(face.probabilities[e], 4) for e in EMOTIONS},
                     "model": analysis.model_name,
                 }
@@ -142,7 +144,8 @@ def result_rows(analyses: list[PhotoAnalysis]) -> list[dict[str, Any]]:
 
 def results_csv(analyses: list[PhotoAnalysis]) -> str:
     """Every face of every photo as CSV text (a header row even when there are no faces)."""
-    columns = ["file", "face", "x", "y", "width", "height", "emotion", "confidence", *(f"p_{e}" for e in EMOTIONS)]
+    columns = ["file", "face", "x", "y", "width", "height", "emotion", "confidence", "not_sure", "why"]
+    columns += [f"p_{e}" for e in EMOTIONS]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[*columns, "model"])
     writer.writeheader()

@@ -58,8 +58,8 @@ def ferplus_training_set(dataset: FerDataset, limit: int | None, seed: int) -> t
     return faces, shares
 
 
-def starting_weights(name: str) -> list[np.ndarray]:
-    """The weights of an installed network to fine-tune from (an ensemble's first member)."""
+def starting_weights(name: str) -> list[list[np.ndarray]]:
+    """The weights of an installed network to fine-tune from: one list per network (an ensemble has several)."""
     try:
         base, _ = load_model(name)
     except FerError as exc:
@@ -67,8 +67,8 @@ def starting_weights(name: str) -> list[np.ndarray]:
     if not isinstance(base, KerasModel):
         raise FerError(f"Only a Keras network can be fine-tuned, and {name} is not one.")
     network = base.model_
-    member = next((layer for layer in network.layers if layer.name == "cnn_member_0"), None)
-    return (member or network).get_weights()
+    members = [layer for layer in network.layers if layer.name.startswith("cnn_member_")]
+    return [member.get_weights() for member in members] or [network.get_weights()]
 
 
 def inference_timings(model: FerModel, faces: np.ndarray, repeats: int = 20) -> dict[str, float]:

@@ -200,5 +200,8 @@ def test_comparison_charts_the_features_lesson_from_the_shipped_models(monkeypat
     cards = list_cards(REPO / "artifacts" / "models")
     note = views.ferplus_note(cards)
     assert note is not None and "6,721 test faces" in note and "MIT licence" in note and note in texts(app)
+    # Reliability diagrams and the calibration table from the cards' calibration.
+    assert "Can you trust the percentages?" in [h.value for h in app.header]
+    assert views.calibration_note(views.calibration_rows(cards)) in texts(app)
     table = app.dataframe[0].value
     assert "FER+ majority" in table.columns

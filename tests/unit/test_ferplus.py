@@ -138,3 +138,37 @@ def test_the_published_sanity_figures_on_the_real_test_split() -> None:
     assert result["fer2013_label_agreement"] == pytest.approx(0.655, abs=0.0005) == result["accuracy"]
     faces = load_faces(DATA_DIR, votes)
     assert faces.shape == (7152, 48, 48) and faces.std() > 20  # real faces, not blanks
+
+
+class TestSoftTargets:
+    def test_shares_and_what_is_left_out(self) -> None:
+        from fer_core.ferplus import FerPlusVotes, soft_targets
+
+        rows = np.zeros((4, len(VOTE_COLUMNS)), np.int64)
+        rows[0, VOTE_COLUMNS.index("happiness")] = 6
+        rows[0, VOTE_COLUMNS.index("surprise")] = 4
+        rows[1, VOTE_COLUMNS.index("NF")] = 7  # mostly "not a face": left out
+        rows[1, VOTE_COLUMNS.index("neutral")] = 3
+        rows[2, VOTE_COLUMNS.index("contempt")] = 10  # no vote for our seven emotions: left out
+        rows[3, VOTE_COLUMNS.index("sadness")] = 5
+        rows[3, VOTE_COLUMNS.index("unknown")] = 5  # a tie goes to the emotion column, which comes first
+        votes = FerPlusVotes("train", ("a", "b", "c", "d"), np.zeros(4, np.int64), rows)
+        keep, shares = soft_targets(votes)
+        assert keep.tolist() == [True, False, False, True]
+        assert shares[0, EMOTIONS.index("happy")] == pytest.approx(0.6)
+        assert shares[0, EMOTIONS.index("surprise")] == pytest.approx(0.4)
+        assert shares[3, EMOTIONS.index("sad")] == pytest.approx(1.0)
+        assert np.allclose(shares[keep].sum(axis=1), 1.0)
+
+
+def test_the_zoo_ferplus_model_and_its_card(zoo: Path) -> None:
+    """With the dataset (and so the votes) the FER+ CNN learns from the votes; without, from FER2013's labels."""
+    from fer_core.artifacts import read_card
+
+    card = read_card(zoo / "cnn_ferplus")
+    assert card.calibrated is not None and card.calibrated.n_validation >= 50
+    if HAS_DATA:
+        assert card.label_set == "ferplus" and "FER+ votes" in card.protocol
+        assert card.ferplus_test["n"] == 6721 and "MIT" in card.ferplus_test["credit"]
+    else:
+        assert card.label_set == "fer2013" and card.ferplus_test is None
