@@ -14,6 +14,7 @@ import streamlit as st
 from fer_core import views
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
+from fer_core.ferplus import CREDIT
 from fer_core.jobs import JobBusyError, JobState, get_manager
 from fer_core.models import REGISTRY, get_spec
 from fer_ui import figures, ui
@@ -28,6 +29,12 @@ st.markdown(
 
 manager = get_manager()
 dataset, problem = ui.get_dataset()
+
+
+LABEL_CHOICES = {
+    "ferplus": "FER+: the votes of 10 people per face",
+    "fer2013": "FER2013: one label per face",
+}
 
 
 def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
@@ -55,15 +62,30 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
             "Learning rate", 1e-5, 1.0, float(defaults["learning_rate"]), format="%.4f", key=f"{name}_lr"
         )
         c1, c2 = st.columns(2)
-        params["augment"] = c1.toggle(
-            "Augmentation (random flips and shifts)", bool(defaults["augment"]), key=f"{name}_augment"
+        photo = defaults["augment"] == "photo"
+        kinds = "tilt, zoom, light, blur, JPEG, covering" if photo else "random flips and shifts"
+        augment = c1.toggle(
+            f"Augmentation ({kinds})",
+            bool(defaults["augment"]),
+            key=f"{name}_augment",
         )
+        params["augment"] = ("photo" if photo else True) if augment else False
         balanced = c2.toggle(
             "Class weights (rarer emotions count more)", defaults["class_weight"] == "balanced", key=f"{name}_weights"
         )
         params["class_weight"] = "balanced" if balanced else None
         if name == "mlp":
             params["features"] = "hog+pixels" if hog_toggle(defaults, "mlp_hog") else "pixels"
+        if "labels" in defaults:
+            params["labels"] = st.radio(
+                "Labels to learn from",
+                list(LABEL_CHOICES),
+                index=list(LABEL_CHOICES).index(defaults["labels"]),
+                format_func=LABEL_CHOICES.get,
+                horizontal=True,
+                key=f"{name}_labels",
+                help=f"FER+ needs its votes file beside the dataset (ferplus/votes.csv). {CREDIT}.",
+            )
     elif name == "random_forest":
         params["n_estimators"] = cols[1].number_input(
             "Trees",
