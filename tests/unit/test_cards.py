@@ -100,7 +100,8 @@ class TestModelCards:
         assert list(cards) == list(MODEL_NAMES)
         assert cards.trained == ["logreg", "mlp", "lstm", "cnn_basic"]
         assert list(cards.evaluated) == ["logreg", "lstm", "cnn_basic"]
-        assert cards.missing == {"random_forest": "unreadable", "cnn": "not trained yet", "cnn_ferplus": "not trained yet"}
+        untrained = "not trained yet"
+        assert cards.missing == {"random_forest": "unreadable", "cnn": untrained, "cnn_ferplus": untrained}
         assert cards.is_trained("mlp") and not cards.is_trained("cnn")
 
     def test_best_model(self) -> None:

@@ -120,7 +120,7 @@ class TestPhotoAugment:
         x = rng.random((64, 48, 48)).astype(np.float32)
         a = photo_augment(x, {}, np.random.default_rng(1))
         b = photo_augment(x, {}, np.random.default_rng(1))
-        assert a.shape == x.shape and a.dtype == np.float32 and 0.0 <= a.min() and a.max() <= 1.0
+        assert a.shape == x.shape and a.dtype == np.float32 and a.min() >= 0.0 and a.max() <= 1.0
         assert np.array_equal(a, b) and not np.allclose(a, x)
 
     def test_nothing_but_flips_when_everything_is_off(self) -> None:
