@@ -1,4 +1,7 @@
-"""FER Studio's engine: FER2013 data, six models behind one registry, training, evaluation, prediction.
+"""FER Studio's engine: FER2013 data, seven models behind one registry, training, evaluation, prediction.
+
+The seven are six kinds of model (logistic regression to a CNN ensemble) plus the best CNN again,
+fine-tuned on the FER+ crowd labels.
 
 Importable without Streamlit. Start with :func:`fer_core.data.load_dataset`,
 :data:`fer_core.models.REGISTRY`, :func:`fer_core.training.train_model`,

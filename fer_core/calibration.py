@@ -86,7 +86,8 @@ def not_sure_threshold(probabilities: np.ndarray, labels: np.ndarray, window: in
     """The top probability below which answers are more often wrong than right (on these faces).
 
     Faces are sorted by top probability; the threshold is where the accuracy over a sliding window
-    of ``window`` faces first reaches 50 % and stays there. Returns 0.0 when no answer is that weak.
+    of ``window`` faces first reaches 50 % and stays there. Returns 0.0 when no answer is that weak,
+    1.0 when even the most confident answers are mostly wrong (a barely trained model).
     """
     p = np.asarray(probabilities, np.float64)
     confidence = p.max(axis=1)
@@ -98,6 +99,8 @@ def not_sure_threshold(probabilities: np.ndarray, labels: np.ndarray, window: in
     below = np.flatnonzero(running < 0.5)
     if len(below) == 0:
         return 0.0
+    if below[-1] == len(running) - 1:  # even its most confident answers are mostly wrong: never sure
+        return 1.0
     last = below[-1] + window // 2  # the middle of the last window that was mostly wrong
     return round(float(confidence[min(last, len(confidence) - 1)]), 3)
 

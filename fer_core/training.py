@@ -204,7 +204,10 @@ def ferplus_score(model: FerModel, dataset: FerDataset) -> tuple[dict[str, Any] 
         plus = _ferplus_test(dataset.source, str(resolve_votes_path(dataset.source)))
     except FerError:
         return None, None
-    score = plus.score(model.predict(plus.faces, tta=model.spec.tta))
+    score = {
+        k: round(v, 4) if isinstance(v, float) else v
+        for k, v in plus.score(model.predict(plus.faces, tta=model.spec.tta)).items()
+    }
     return {**score, "tta": model.spec.tta, "credit": CREDIT}, plus
 
 

@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--limit", type=int, default=0, help="train on this many faces only (smoke runs)")
     parser.add_argument("--member", type=int, default=0, help="which network of the shipped Best CNN to start from")
+    parser.add_argument(
+        "--targets", choices=["soft", "majority"], default="soft", help="vote shares, or one-hot of the most votes"
+    )
     parser.add_argument("--bf16", action="store_true", help="mixed bfloat16 (AVX512_BF16/AMX CPUs)")
     parser.add_argument("--install", action="store_true", help="write the best epoch(s) as the cnn_ferplus artifact")
     parser.add_argument("--also", type=Path, nargs="*", default=[], help="with --install: more runs to average")
@@ -56,6 +59,8 @@ def main() -> None:
     faces = load_faces(resolve_data_dir(), votes)
     x_all = faces[keep].astype(np.float32) / 255.0
     y_all = shares[keep]
+    if args.targets == "majority":  # one-hot of the most-voted emotion (ties: the first in EMOTIONS order)
+        y_all = np.eye(y_all.shape[1], dtype=np.float32)[y_all.argmax(axis=1)]
     majority = votes.majority[keep]
     index = np.arange(len(x_all))
     fit_idx, _, val_idx, _ = validation_split(index, y_all.argmax(axis=1), 0.1, args.seed)

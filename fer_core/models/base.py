@@ -1,7 +1,7 @@
 """The contract every model keeps, and the spec that describes one registered model.
 
 :class:`ModelSpec` is what the registry stores per model: family, input kind, builder, parameter
-defaults, display name. :class:`FerModel` is the scikit-learn-style interface shared by all six
+defaults, display name. :class:`FerModel` is the scikit-learn-style interface shared by all
 models: ``fit`` returns self, ``predict_proba`` takes uint8 faces ``(n, 48, 48)`` and applies the
 model's own preprocessing, so callers never preprocess by hand.
 
