@@ -25,7 +25,7 @@ from fer_core.constants import EMOTIONS, IMAGE_SUFFIXES
 from fer_core.data import load_dataset, resolve_data_dir
 from fer_core.errors import FerError
 from fer_core.evaluation import metrics_from_predictions
-from fer_core.faces import largest_first, make_detector, predict_image
+from fer_core.faces import aligned_crop, crop_face, largest_first, make_detector, predict_image, to_grey
 from fer_core.ferplus import CREDIT, FerPlusTest
 from fer_core.images import read_image
 
@@ -119,6 +119,37 @@ def real_photo_rows(photos: list[tuple[str, Path]]) -> list[tuple[str, int, int,
     return rows
 
 
+#: Crops compared on real photos (same MTCNN faces): the box with a margin, or eye-levelled at a scale.
+FRAMINGS = (
+    ("box, no margin", lambda grey, face: crop_face(grey, face.box, 0.0)),
+    ("box, 10 % margin", lambda grey, face: crop_face(grey, face.box, 0.1)),
+    ("box, 20 % margin", lambda grey, face: crop_face(grey, face.box, 0.2)),
+    ("eyes levelled, FER2013 framing x0.9", lambda grey, face: aligned_crop(grey, face.landmarks, 0.9)),
+    ("eyes levelled, FER2013 framing (shipped)", lambda grey, face: aligned_crop(grey, face.landmarks, 1.0)),
+    ("eyes levelled, FER2013 framing x1.1", lambda grey, face: aligned_crop(grey, face.landmarks, 1.1)),
+    ("eyes levelled, FER2013 framing x1.2", lambda grey, face: aligned_crop(grey, face.landmarks, 1.2)),
+)
+
+
+def framing_rows(photos: list[tuple[str, Path]], names: list[str]) -> list[tuple[str, list[int], int]]:
+    """(framing, right answers per model, faces) for the largest MTCNN face of each photo."""
+    detector = make_detector("mtcnn")
+    faces = []
+    for emotion, path in photos:
+        rgb = read_image(path)
+        found = detector.detect_faces(rgb)
+        if found:
+            faces.append((EMOTIONS.index(emotion), to_grey(rgb), found[largest_first([f.box for f in found], 1)[0]]))
+    labels = np.array([label for label, _, _ in faces])
+    models = [load_model(name) for name in names]
+    rows = []
+    for framing, crop in FRAMINGS:
+        crops = np.stack([crop(grey, face) for _, grey, face in faces])
+        right = [int((model.predict(crops, tta=card.headline_tta) == labels).sum()) for model, card in models]
+        rows.append((framing, right, len(faces)))
+    return rows
+
+
 def main() -> None:
     data_dir = os.environ.get("FER_DATA_DIR")
     dataset = load_dataset(data_dir)
@@ -176,6 +207,12 @@ def main() -> None:
         for tool, n, found, right, unsure, seconds in real_photo_rows(photos):
             cells = f"{found} ({found / n:.0%}) | {right} ({right / n:.0%}) | {unsure}"
             print(f"| {tool} | {n} | {cells} | {seconds:.1f} |")
+        names = [name for name in ("cnn", "cnn_ferplus") if cards.is_trained(name)]
+        print("\nFraming of the crop (same MTCNN faces; right emotion of the largest face)\n")
+        print("| crop | " + " | ".join(f"`{name}`" for name in names) + " |")
+        print("|---|" + "---|" * len(names))
+        for framing, right, n in framing_rows(photos, names):
+            print(f"| {framing} | " + " | ".join(f"{r} of {n}" for r in right) + " |")
 
 
 if __name__ == "__main__":

@@ -118,6 +118,11 @@ class TestTraining:
         app.selectbox(key="model").set_value("logreg").run()
         assert app.number_input(key="lr_pca").value == REGISTRY["logreg"].default_params["pca_components"]
         assert app.toggle(key="lr_hog").value is True  # HOG features by default
+        app.selectbox(key="model").set_value("cnn_ferplus").run()
+        assert_clean(app)
+        assert app.radio(key="cnn_ferplus_labels").value == "ferplus"  # FER+ votes by default, FER2013 a click away
+        assert "tilt" in app.toggle(key="cnn_ferplus_augment").label  # photo-like augmentation, named
+        assert "Barsoum" in app.radio(key="cnn_ferplus_labels").help  # FER+ credited where it is offered
 
     def test_train_stop_busy_and_install(self, data_mode: str, zoo: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:

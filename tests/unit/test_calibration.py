@@ -81,6 +81,7 @@ class TestCalibrationError:
         labels = np.where(right, 0, 1)
         assert not_sure_threshold(p, labels) == pytest.approx(0.6, abs=0.03)
         assert not_sure_threshold(p, np.zeros(2000, int)) == 0.0  # all right: never "not sure"
+        assert not_sure_threshold(p, np.ones(2000, int)) == 1.0  # all wrong: always "not sure"
 
 
 class TestCards:
