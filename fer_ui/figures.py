@@ -170,10 +170,11 @@ def faces_figure(faces: dict[str, np.ndarray]) -> go.Figure:
 def reliability_figure(table: Any) -> go.Figure:
     """Reliability diagrams: accuracy against stated confidence per bin, before and after scaling.
 
-    A perfectly honest model sits on the diagonal; below it, it promises more than it delivers.
+    A perfectly honest model sits on the diagonal; below it, it promises more than it delivers. Bins
+    of fewer than 20 test faces are left out: their accuracy is noise.
     """
     fig = px.line(
-        table,
+        table[table["count"] >= 20],
         x="confidence",
         y="accuracy",
         color="model",
@@ -181,6 +182,7 @@ def reliability_figure(table: Any) -> go.Figure:
         markers=True,
         hover_data=["count"],
         category_orders={"when": ["before", "after"]},
+        facet_col_spacing=0.08,
     )
     for column in (1, 2):
         fig.add_shape(
