@@ -17,7 +17,16 @@ from fer_core.models import MODEL_NAMES
 
 #: Floors on 500 test faces: a few points under each card's test accuracy (binomial noise on 500
 #: images is about +-2 points), far above chance (0.25 for always answering "happy").
-FLOORS = {"logreg": 0.43, "random_forest": 0.43, "mlp": 0.50, "lstm": 0.44, "cnn_basic": 0.49, "cnn": 0.64}
+#: The FER+ CNN is judged against FER2013's labels here (0.605 on all of test; it learned the crowd's).
+FLOORS = {
+    "logreg": 0.43,
+    "random_forest": 0.43,
+    "mlp": 0.50,
+    "lstm": 0.44,
+    "cnn_basic": 0.49,
+    "cnn": 0.64,
+    "cnn_ferplus": 0.55,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +68,7 @@ def test_accuracy_on_500_test_faces_stays_above_a_floor(name: str, test_sample: 
     x, y = test_sample
     model, card = load_model(name, MODELS_DIR)
     accuracy = float((model.predict(x, tta=card.headline_tta) == y).mean())
-    assert accuracy >= FLOORS[name], f"{name}: {accuracy:.3f} on 500 test faces (card: {card['test_accuracy']})"
+    assert accuracy >= FLOORS[name], f"{name}: {accuracy:.3f} on 500 test faces (card: {card.test_accuracy})"
 
 
 def test_the_features_lesson_comes_from_the_shipped_cards() -> None:
