@@ -244,7 +244,10 @@ def render_live(snapshot: LiveSnapshot) -> None:
         st.info("No face in view yet: face the camera in good light.")
     else:
         face = snapshot.largest
-        st.markdown(f"### Largest face: **{face.emotion}** ({face.confidence:.0%})")
+        if face.not_sure:
+            st.markdown(f"### Largest face: not sure — perhaps {face.emotion} ({face.confidence:.0%})")
+        else:
+            st.markdown(f"### Largest face: **{face.emotion}** ({face.confidence:.0%})")
         st.plotly_chart(figures.probability_chart(face.probabilities, 280), theme=None, key="live-bars")
     if snapshot.timeline:
         st.plotly_chart(figures.timeline_chart(snapshot), theme=None, key="live-timeline")
