@@ -85,16 +85,17 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
 def not_sure_threshold(probabilities: np.ndarray, labels: np.ndarray, window: int = 200) -> float:
     """The top probability below which answers are more often wrong than right (on these faces).
 
-    Faces are sorted by top probability; the threshold is where the accuracy over a sliding window
-    of ``window`` faces first reaches 50 % and stays there. Returns 0.0 when no answer is that weak,
-    1.0 when even the most confident answers are mostly wrong (a barely trained model).
+    Faces are sorted by top probability and their accuracy is taken over a sliding window of
+    ``window`` faces (a fifth of them, at least 10, when there are few); the threshold is the
+    confidence in the middle of the last window that is mostly wrong. Returns 0.0 when no window is
+    mostly wrong, 1.0 when even the most confident window is (a barely trained model).
     """
     p = np.asarray(probabilities, np.float64)
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == np.asarray(labels)).astype(np.float64)
     order = np.argsort(confidence)
     confidence, correct = confidence[order], correct[order]
-    window = max(1, min(window, len(correct)))
+    window = max(1, min(window, max(10, len(correct) // 5), len(correct)))
     running = np.convolve(correct, np.ones(window) / window, mode="valid")  # accuracy of faces i..i+window-1
     below = np.flatnonzero(running < 0.5)
     if len(below) == 0:

@@ -246,7 +246,7 @@ class MtcnnDetector:
             )
         faces = []
         for face in found:
-            if float(face["confidence"]) < settings.min_score or max(face["box"][2:4]) < min_side:
+            if float(face["confidence"]) < settings.min_score or min(face["box"][2:4]) < min_side:
                 continue
             x, y, w, h = (float(v) / scale for v in face["box"])
             points = np.array([face["keypoints"][k] for k in LANDMARK_NAMES], np.float32) / scale

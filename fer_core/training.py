@@ -58,10 +58,17 @@ def ferplus_training_set(dataset: FerDataset, limit: int | None, seed: int) -> t
     return faces, shares
 
 
-def starting_weights(name: str) -> list[list[np.ndarray]]:
-    """The weights of an installed network to fine-tune from: one list per network (an ensemble has several)."""
+def starting_weights(name: str, models_dir: Path | None = None) -> list[list[np.ndarray]]:
+    """The weights of a trained network to fine-tune from: one list per network (an ensemble has several).
+
+    Looked for in ``models_dir`` first (``train all --out DIR`` fine-tunes the network it just
+    trained), then among the installed models.
+    """
     try:
-        base, _ = load_model(name)
+        if models_dir is not None and (Path(models_dir) / name / "card.json").is_file():
+            base, _ = load_model(name, Path(models_dir))
+        else:
+            base, _ = load_model(name)
     except FerError as exc:
         raise FerError(f"Fine-tuning starts from the installed {name} model, which did not load: {exc}") from None
     if not isinstance(base, KerasModel):
@@ -238,7 +245,7 @@ def train_model(
     fit_idx, _, val_idx, _ = validation_split(np.arange(len(y)), y, fraction=fraction, seed=seed)
     x_fit, x_val, y_fit, y_val = x[fit_idx], x[val_idx], y[fit_idx], y[val_idx]
     if model.params.get("init"):
-        model.initial_weights_ = starting_weights(str(model.params["init"]))  # type: ignore[attr-defined]
+        model.initial_weights_ = starting_weights(str(model.params["init"]), out_dir)  # type: ignore[attr-defined]
     emit(callback, ProgressEvent("message", name, message=f"Training {spec.display_name} on {len(y_fit)} images"))
     started = time.perf_counter()
     model.fit(x_fit, targets[fit_idx], x_val, targets[val_idx], callback=callback, stop=stop)
@@ -271,8 +278,13 @@ def train_model(
     calibration = None
     if val_proba is not None and len(y_val) >= 50:
         # Fitted on the selection model's validation answers (a refit model has seen those faces).
-        calibration = calibrate(val_proba, y_val, test_proba, test_labels)
+        clear = np.ones(len(y_val), bool)
+        if ferplus:  # a tied vote has no right answer: calibrate on the faces with one most-voted emotion
+            shares = targets[val_idx]
+            clear = (shares == shares.max(axis=1, keepdims=True)).sum(axis=1) == 1
+        calibration = calibrate(val_proba[clear], y_val[clear], test_proba, test_labels)
         model.temperature = calibration.temperature
+        model.not_sure_below = calibration.not_sure_below
     card = build_card(
         model,
         dataset=dataset,

@@ -598,11 +598,14 @@ def model_error_note(card: ModelCard) -> str:
     )
     calibration = card.calibrated
     if calibration is not None:
-        note += (
-            " Its percentages are calibrated: of the answers it gives with 70 %, about 7 in 10 are right. "
-            f"Under {calibration.not_sure_below:.0%} it says **not sure**: there its answers are more often "
-            "wrong than right."
-        )
+        note += " Its percentages are calibrated: of the answers it gives with 70 %, about 7 in 10 are right."
+        if calibration.not_sure_below >= 1.0:
+            note += " It always says **not sure**: even its most confident answers are mostly wrong."
+        elif calibration.not_sure_below > 0.0:
+            note += (
+                f" Under {calibration.not_sure_below:.0%} it says **not sure**: there its answers are more "
+                "often wrong than right."
+            )
     return note
 
 

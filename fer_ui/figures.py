@@ -173,8 +173,9 @@ def reliability_figure(table: Any) -> go.Figure:
     A perfectly honest model sits on the diagonal; below it, it promises more than it delivers. Bins
     of fewer than 20 test faces are left out: their accuracy is noise.
     """
+    enough = table[table["count"] >= 20]
     fig = px.line(
-        table[table["count"] >= 20],
+        enough if enough["when"].nunique() == 2 else table,
         x="confidence",
         y="accuracy",
         color="model",

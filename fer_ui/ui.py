@@ -126,7 +126,7 @@ def get_model(name: str, card: ModelCard) -> FerModel:
 
 @st.cache_data(show_spinner="Predicting the test split…")
 def _test_split_probabilities(
-    model_key: tuple[str, str, str, bool], fingerprint: str, _trained: FerModel, _dataset: FerDataset
+    model_key: tuple[str, str, str, bool, float], fingerprint: str, _trained: FerModel, _dataset: FerDataset
 ) -> np.ndarray:
     return _trained.predict_proba(_dataset.x_test, tta=model_key[3])
 
@@ -137,7 +137,7 @@ def test_split_probabilities(name: str, card: ModelCard, dataset: FerDataset) ->
     With flip TTA where the card's numbers use it, so the mistakes gallery agrees with the confusion
     matrix it is picked from.
     """
-    model_key = (name, str(default_models_dir()), card.created, card.headline_tta)
+    model_key = (name, str(default_models_dir()), card.created, card.headline_tta, card.temperature)
     return _test_split_probabilities(model_key, dataset.fingerprint, get_model(name, card), dataset)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.constants import NUM_CLASSES
+from fer_core.errors import FerError
 from fer_core.models.augment import photo_augment
 from fer_core.models.base import FerModel, ModelSpec
 from fer_core.models.networks import keras_module
@@ -241,7 +242,13 @@ class KerasModel(FerModel):
         else:
             self.model_ = self.spec.builder(p)
         if self.initial_weights_:
-            self.model_.set_weights(self.initial_weights_[0])
+            try:
+                self.model_.set_weights(self.initial_weights_[0])
+            except ValueError:
+                raise FerError(
+                    "The network to fine-tune from has a different shape from this recipe's "
+                    "(widths and layers must match); train it from scratch or start from a matching model."
+                ) from None
         epochs = int(p["epochs"])
         if p["schedule"] == "cosine":
             warmup = min(int(p["warmup_epochs"]), max(0, epochs // 4)) * steps_per_epoch

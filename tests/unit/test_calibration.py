@@ -142,3 +142,34 @@ class TestNotSure:
         assert quality.face_problems((0, 0, 100, 100), sharp, turned) == [quality.TURNED_AWAY]
         assert quality.face_problems((0, 0, 100, 100), sharp, frontal, 0.5) == [quality.HIDDEN]
         assert quality.turn(frontal) == pytest.approx(0.0) and quality.turn(turned) == pytest.approx(0.8)
+
+
+def test_a_small_validation_set_still_gets_a_threshold_in_between() -> None:
+    confidence = np.linspace(0.2, 0.99, 60)
+    p = np.column_stack([confidence, *[(1 - confidence) / 6] * 6])
+    labels = np.where(confidence > 0.6, 0, 1)
+    assert 0.5 < not_sure_threshold(p, labels) < 0.7
+
+
+def test_the_error_note_says_what_the_threshold_means() -> None:
+    from fer_core.views import model_error_note
+
+    def card(threshold: float) -> ModelCard:
+        calibration = {"temperature": 1.0, "not_sure_below": threshold, "n_validation": 100}
+        return ModelCard(name="cnn", test_accuracy=0.7, calibration=calibration)
+
+    assert "about 3 in 10" in model_error_note(card(0.55)) and "Under 55%" in model_error_note(card(0.55))
+    assert "always says **not sure**" in model_error_note(card(1.0))
+    assert "not sure" not in model_error_note(card(0.0))
+
+
+def test_reliability_figure_with_only_small_bins() -> None:
+    import pandas as pd
+
+    from fer_ui.figures import reliability_figure
+
+    table = pd.DataFrame(
+        [{"model": "m", "when": w, "confidence": 0.5, "accuracy": 0.4, "count": 3} for w in ("before", "after")]
+    )
+    fig = reliability_figure(table)
+    assert len(fig.data) == 2  # both facets drawn from the few faces there are
