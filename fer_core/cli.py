@@ -29,7 +29,6 @@ from fer_core.models.registry import params_by_model
 from fer_core.progress import StopFlag
 from fer_core.summary import summarize
 from fer_core.training import train_model
-from fer_core.views import default_detector_model
 
 EXIT_USER_ERROR = 2
 
@@ -201,7 +200,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
 
-    name = args.model or default_detector_model(list_cards())
+    name = args.model or list_cards().photo_model()
     if name is None:
         raise FerError("No trained model is installed in artifacts/models; run `python -m fer_core train cnn` first.")
     outputs: list[dict[str, Any]] = []

@@ -232,21 +232,9 @@ def leaderboard_note(cards: ModelCards) -> str:
     )
 
 
-#: The detector's default models, best first, by measured accuracy on real photos (not on FER2013's
-#: test split): on the 56 labelled photos of ``realfaces/`` (MTCNN, aligned crops, largest face) the
-#: FER2013-label ``cnn`` is right on 50 and the FER+-label ``cnn_ferplus`` on 46 (``make bench-accuracy``).
-REAL_PHOTO_ORDER = ("cnn", "cnn_ferplus")
-
-
 def default_detector_model(cards: ModelCards) -> str | None:
-    """The detector's (and ``predict``'s) default model: the first trained of :data:`REAL_PHOTO_ORDER`,
-    else the most accurate image CNN, else the best model.
-
-    CNNs see faces as images, so they have Grad-CAM explanations and hold up best on real photos.
-    """
-    preferred = next((name for name in REAL_PHOTO_ORDER if cards.is_trained(name)), None)
-    image_models = [name for name in cards.trained if REGISTRY[name].input_kind == "image"]
-    return preferred or cards.best(among=image_models) or cards.best()
+    """The detector page's default model (:meth:`ModelCards.photo_model`)."""
+    return cards.photo_model()
 
 
 def comparison_row(card: ModelCard, label: str | None = None) -> dict[str, Any]:

@@ -18,8 +18,9 @@ import numpy as np
 from fer_core.artifacts import list_cards, load_model, update_card
 from fer_core.calibration import calibrate
 from fer_core.data import load_dataset, validation_split
-from fer_core.ferplus import NO_MAJORITY, FerPlusTest, load_faces, read_votes, resolve_votes_path, soft_targets
+from fer_core.ferplus import NO_MAJORITY, FerPlusTest
 from fer_core.models import create_model
+from fer_core.training import ferplus_training_set
 
 REFIT_NOTE = (
     "This model was refitted on all of train after selection, so it has seen the validation faces: the "
@@ -40,9 +41,8 @@ def main() -> None:
         params = card.params
         seed, fraction = int(params.get("seed", 42)), float(params.get("validation_fraction", 0.1))
         if card.labels == "ferplus":
-            votes = read_votes(resolve_votes_path(dataset.source), "train")
-            keep, shares = soft_targets(votes)
-            x, y = load_faces(dataset.source, votes)[keep], shares[keep].argmax(axis=1)
+            x, shares = ferplus_training_set(dataset, None, seed)
+            y = shares.argmax(axis=1)
             x_test, y_test = plus.faces[clear], majority[clear]
         else:
             x, y = dataset.x_train, dataset.y_train
