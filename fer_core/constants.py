@@ -16,7 +16,6 @@ CSV_LABEL_ORDER: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", 
 CSV_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "test", "PrivateTest": "test"}
 
 
-
 def _project_root() -> Path:
     """The repository when running from a checkout (editable install); else the working directory."""
     checkout = Path(__file__).resolve().parent.parent

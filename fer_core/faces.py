@@ -166,9 +166,7 @@ class FaceDetector:
         """:meth:`detect` on an RGB image, as :class:`Detection` records (no landmarks)."""
         return [Detection(box) for box in self.detect(to_grey(rgb), settings)]
 
-    def detect_near(
-        self, grey: np.ndarray, box: Box, settings: DetectorSettings | None = None
-    ) -> Box | None:
+    def detect_near(self, grey: np.ndarray, box: Box, settings: DetectorSettings | None = None) -> Box | None:
         """The face closest to ``box`` (a face found in the previous video frame), or None.
 
         Searches a region twice the box's size, at face sizes from 0.7x to 1.4x the box: a few cascade
@@ -485,8 +483,17 @@ def emotion_colour(emotion: str) -> tuple[int, int, int]:
     return _COLOURS.get(emotion, (255, 255, 255))
 
 
-def draw_predictions(image: np.ndarray, predictions: list[FacePrediction], numbered: bool = True) -> np.ndarray:
-    """A copy of an RGB image with each face boxed, numbered and labelled with emotion + confidence."""
+def draw_predictions(
+    image: np.ndarray,
+    predictions: list[FacePrediction],
+    numbered: bool = True,
+    numbers: list[int] | None = None,
+) -> np.ndarray:
+    """A copy of an RGB image with each face boxed, numbered and labelled with emotion + confidence.
+
+    ``numbers`` (e.g. the person ids of a video) label the faces "#id"; else they are numbered 1, 2, …
+    when ``numbered``.
+    """
     canvas = np.ascontiguousarray(image.copy())
     thickness = max(2, round(max(canvas.shape[:2]) / 400))
     font_scale = max(0.5, max(canvas.shape[:2]) / 1200)
@@ -496,7 +503,10 @@ def draw_predictions(image: np.ndarray, predictions: list[FacePrediction], numbe
         colour = NOT_SURE_COLOUR if face.not_sure else emotion_colour(face.emotion)
         cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness)
         answer = f"not sure ({face.emotion}?)" if face.not_sure else f"{face.emotion} {face.confidence:.0%}"
-        label = f"{index}. {answer}" if numbered else answer
+        if numbers is not None:
+            label = f"#{numbers[index - 1]} {answer}"
+        else:
+            label = f"{index}. {answer}" if numbered else answer
         (tw, th), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(1, thickness // 2))
         top = y - th - baseline - 4
         if top < 0:  # no room above the box: below it if that fits, else inside its top edge

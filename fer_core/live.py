@@ -25,6 +25,7 @@ from fer_core.constants import EMOTIONS, NUM_CLASSES
 from fer_core.faces import (
     VIDEO_SHORT_SIDE,
     Box,
+    Detector,
     DetectorSettings,
     FaceDetector,
     FacePrediction,
@@ -36,6 +37,7 @@ from fer_core.faces import (
     to_predictions,
 )
 from fer_core.models import FerModel
+from fer_core.tracking import FaceTracker, check_window
 
 #: Longest timeline kept per session (at ~10 frames per second, about five minutes).
 TIMELINE_LENGTH = 3000
@@ -73,17 +75,6 @@ class LiveSettings:
         return replace(self.detector, detection_short_side=self.detection_short_side)
 
 
-def check_window(window: int) -> None:
-    """A smoothing window is a whole number of frames, at least 1 (1 = off)."""
-    if window < 1:
-        raise ValueError(f"The smoothing window must be at least 1 frame (1 = off), not {window}.")
-
-
-# --------------------------------------------------------------------------------------------
-# Smoothing: follow faces from frame to frame and average their recent probabilities
-# --------------------------------------------------------------------------------------------
-
-
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two ``(x, y, w, h)`` boxes."""
     ax1, ay1, ax2, ay2 = a[0], a[1], a[0] + a[2], a[1] + a[3]
@@ -93,70 +84,74 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-@dataclass
-class _Track:
-    box: Box
-    history: deque[np.ndarray]
-    missed: int = 0
-
-
 class ProbabilitySmoother:
     """Moving average of each face's probabilities over its last ``window`` frames.
 
-    Faces are matched to the previous frame's faces greedily by box overlap (IoU), so two people
+    Faces are followed from frame to frame by :class:`fer_core.tracking.FaceTracker`, so two people
     keep separate histories. A face unseen for ``max_missed`` frames is forgotten.
     """
 
-    def __init__(self, window: int = 5, *, min_iou: float = 0.3, max_missed: int = 5) -> None:
-        check_window(window)
-        self.window = window
-        self.min_iou = min_iou
-        self.max_missed = max_missed
-        self._tracks: list[_Track] = []
+    def __init__(self, window: int = 5, *, max_missed: int = 5) -> None:
+        self.tracker = FaceTracker(window, max_missed=max_missed)
+
+    @property
+    def window(self) -> int:
+        return self.tracker.window
 
     def set_window(self, window: int) -> None:
         """Change the window; histories are trimmed to the new length."""
-        check_window(window)
-        if window != self.window:
-            self.window = window
-            for track in self._tracks:
-                track.history = deque(list(track.history)[-window:], maxlen=window)
+        self.tracker.set_window(window)
 
     def reset(self) -> None:
         """Forget every face."""
-        self._tracks = []
+        self.tracker.reset()
 
     def update(self, boxes: list[Box], probabilities: np.ndarray) -> np.ndarray:
         """Smoothed probabilities ``(n, 7)`` for this frame's faces ``boxes`` with raw ``probabilities``."""
-        probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(boxes), NUM_CLASSES)
-        pairs = sorted(
-            ((box_iou(box, track.box), i, j) for i, box in enumerate(boxes) for j, track in enumerate(self._tracks)),
-            reverse=True,
+        return self.tracker.update(boxes, probabilities)[1]
+
+
+class FrameFaceFinder:
+    """The faces of consecutive video frames, found cheaply.
+
+    The whole frame (at ``settings.detection_short_side``) is searched every
+    ``settings.full_detection_every`` frames; in between, only near the faces of the previous frame.
+    A detector without ``detect_near`` (MTCNN) searches every frame, with eye-levelled crops.
+    Not thread-safe: one finder per video.
+    """
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self._tracked: list[Box] = []
+        self._since_full = 0
+
+    def reset(self) -> None:
+        self._tracked, self._since_full = [], 0
+
+    def find(self, rgb: np.ndarray, settings: LiveSettings, force_full: bool = False) -> tuple[list[Box], np.ndarray]:
+        """Boxes and 48x48 crops ``(n, 48, 48)`` of the faces in an RGB frame (``force_full``: search it all)."""
+        near = getattr(self.detector, "detect_near", None)
+        full = (
+            force_full
+            or settings.whole_image
+            or near is None
+            or not self._tracked
+            or self._since_full + 1 >= settings.full_detection_every
         )
-        matched: dict[int, int] = {}
-        used: set[int] = set()
-        for iou, i, j in pairs:
-            if iou < self.min_iou:
-                break
-            if i not in matched and j not in used:
-                matched[i] = j
-                used.add(j)
-        for j, track in enumerate(self._tracks):
-            if j not in used:
-                track.missed += 1
-        smoothed = np.empty_like(probabilities)
-        new_tracks = []
-        for i, box in enumerate(boxes):
-            if i in matched:
-                track = self._tracks[matched[i]]
-                track.box, track.missed = box, 0
-            else:
-                track = _Track(box=box, history=deque(maxlen=self.window))
-                new_tracks.append(track)
-            track.history.append(probabilities[i])
-            smoothed[i] = np.mean(track.history, axis=0)
-        self._tracks = [t for t in self._tracks if t.missed <= self.max_missed] + new_tracks
-        return smoothed
+        boxes: list[Box] = []
+        if not full:
+            grey = to_grey(rgb)
+            found = [near(grey, box, settings.detector) for box in self._tracked]
+            full = any(box is None for box in found)  # a face moved away or left: look everywhere
+            if not full:
+                boxes = [box for box in found if box is not None]
+                crops = crops_for(grey, boxes)
+                self._since_full += 1
+        if full:
+            boxes, crops = find_faces(rgb, self.detector, settings.frame_detector, whole_image=settings.whole_image)
+            self._since_full = 0
+        self._tracked = [] if settings.whole_image else list(boxes)
+        return boxes, crops
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,13 +269,11 @@ class LiveProcessor:
         self._lock = threading.Lock()  # guards model, settings and smoother against the page thread
         self._model = model
         self._settings = settings or LiveSettings()
-        self._detector = detector or FaceDetector()
         self._clock = clock
         self._smoother = ProbabilitySmoother(self._settings.smoothing_window)
         self._frame_times: deque[float] = deque(maxlen=FPS_WINDOW)
         self._started: float | None = None
-        self._tracked: list[Box] = []  # faces of the previous frame, for tracking between full detections
-        self._since_full = 0
+        self._finder = FrameFaceFinder(detector or FaceDetector())
         self.buffer = LiveBuffer()
 
     @property
@@ -309,7 +302,7 @@ class LiveProcessor:
             self._smoother.reset()
             self._frame_times.clear()
             self._started = None
-            self._tracked, self._since_full = [], 0
+            self._finder.reset()
         self.buffer.clear()
 
     def _tick(self) -> tuple[float, float]:
@@ -322,34 +315,12 @@ class LiveProcessor:
         fps = (len(self._frame_times) - 1) / span if span > 0 else 0.0
         return now - self._started, fps
 
-    def _faces(self, rgb: np.ndarray, settings: LiveSettings) -> tuple[list[Box], np.ndarray]:
-        """Whole-frame detection every ``full_detection_every`` frames; tracking near known faces between."""
-        with self._lock:
-            tracked, since_full = list(self._tracked), self._since_full
-        if settings.whole_image or not tracked or since_full + 1 >= settings.full_detection_every:
-            boxes, crops = find_faces(rgb, self._detector, settings.frame_detector, whole_image=settings.whole_image)
-            since_full = 0
-        else:
-            grey = to_grey(rgb)
-            found = [self._detector.detect_near(grey, box, settings.detector) for box in tracked]
-            if any(box is None for box in found):  # a face moved away or left: look everywhere
-                boxes, crops = find_faces(rgb, self._detector, settings.frame_detector)
-                since_full = 0
-            else:
-                boxes = [box for box in found if box is not None]
-                crops = crops_for(grey, boxes)
-                since_full += 1
-        with self._lock:
-            self._tracked = [] if settings.whole_image else list(boxes)
-            self._since_full = since_full
-        return boxes, crops
-
     def process(self, rgb: np.ndarray) -> tuple[np.ndarray, list[FacePrediction]]:
         """Detect, classify and smooth every face in an RGB frame; return (annotated copy, faces)."""
         started = self._clock()
         with self._lock:
             model, settings = self._model, self._settings
-        boxes, crops = self._faces(rgb, settings)
+        boxes, crops = self._finder.find(rgb, settings)
         keep = largest_first(boxes, settings.max_faces)
         boxes, crops = [boxes[i] for i in keep], crops[keep]  # (k, 48, 48)
         # No flip TTA here: it would double the model's time per frame, and smoothing steadies labels anyway.

@@ -18,6 +18,7 @@ from fer_core.faces import FacePrediction
 from fer_core.live import LiveSnapshot
 from fer_core.models import REGISTRY
 from fer_core.photo import PhotoAnalysis
+from fer_core.video import VideoAnalysis, VideoProgress
 
 #: Columns of the comparison table where a lower value is better.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"Training time (s)", "Parameters", "Size (MB)", "ms / image"})
@@ -613,3 +614,63 @@ def confident_mistakes(
     confidence = probabilities[candidates, predicted_index]
     order = np.argsort(-confidence, kind="stable")[:k]
     return candidates[order], confidence[order]
+
+
+# --------------------------------------------------------------------------------------------
+# Video files
+# --------------------------------------------------------------------------------------------
+
+
+def video_progress_text(progress: VideoProgress | None) -> str:
+    """``Frame 120 of 1,800 · 0:04 of 1:00 of video · about 45 s left``."""
+    if progress is None:
+        return "Opening the video…"
+    parts = [
+        f"Frame {progress.frames_done:,}" + (f" of about {progress.frames_total:,}" if progress.frames_total else "")
+    ]
+    if progress.duration_s > 0:
+        parts.append(f"{progress.seconds_done:.1f} of {progress.duration_s:.1f} s of video")
+    eta = progress.eta_s
+    parts.append(f"about {format_seconds(eta)} left" if eta is not None else "estimating the time left…")
+    return " · ".join(parts)
+
+
+def video_summary(analysis: VideoAnalysis) -> str:
+    """One sentence: how much was analysed, how fast, and how many people were seen."""
+    info = analysis.info
+    people = len(analysis.people())
+    seen = "nobody was seen" if people == 0 else f"{people} {'person' if people == 1 else 'people'} seen"
+    every = "every frame" if analysis.settings.every == 1 else f"every {analysis.settings.every} frames"
+    return (
+        f"{info.name}: {analysis.frames_decoded:,} frames ({info.width}×{info.height}, {info.fps:.1f} fps), "
+        f"{len(analysis.frames):,} classified ({every}) in {format_seconds(analysis.seconds)} — "
+        f"{analysis.speed:.1f}× real time; {seen}."
+    )
+
+
+def people_table(analysis: VideoAnalysis) -> pd.DataFrame:
+    """One row per person: when they are seen, their most frequent emotion and every emotion's share."""
+    rows = []
+    for person in analysis.people():
+        row: dict[str, Any] = {
+            "person": f"#{person.id}",
+            "seen (frames)": person.frames_seen,
+            "from (s)": round(person.first_s, 1),
+            "to (s)": round(person.last_s, 1),
+            "mostly": person.dominant,
+        }
+        row.update({e: f"{v:.0%}" for e, v in person.emotion_shares.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def changes_table(analysis: VideoAnalysis) -> pd.DataFrame:
+    """The moments a person's smoothed emotion changes."""
+    changes = analysis.changes()
+    return pd.DataFrame(
+        [
+            {"time (s)": c["t"], "frame": c["frame"], "person": f"#{c['id']}", "from": c["from"], "to": c["to"]}
+            for c in changes
+        ],
+        columns=["time (s)", "frame", "person", "from", "to"],
+    )

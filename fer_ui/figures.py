@@ -117,12 +117,18 @@ def probability_chart(probabilities: dict[str, float], height: int = 260) -> go.
 def timeline_chart(snapshot: LiveSnapshot) -> go.Figure:
     """The largest face's probabilities over the last minute."""
     points = [p for p in snapshot.timeline if p.seconds >= snapshot.timeline[-1].seconds - 60]
+    probabilities = np.array([[p.probabilities[e] for e in EMOTIONS] for p in points])
+    return probability_timeline([p.seconds for p in points], probabilities)
+
+
+def probability_timeline(seconds: Any, probabilities: np.ndarray, height: int = 300) -> go.Figure:
+    """Each emotion's probability ``(n, 7)`` over time (one line per emotion, in the app's colours)."""
     fig = go.Figure()
-    for emotion in EMOTIONS:
+    for k, emotion in enumerate(EMOTIONS):
         fig.add_trace(
             go.Scatter(
-                x=[p.seconds for p in points],
-                y=[p.probabilities[emotion] for p in points],
+                x=list(seconds),
+                y=probabilities[:, k] if len(probabilities) else [],
                 name=emotion,
                 mode="lines",
                 line={"color": f"rgb{emotion_colour(emotion)}"},
@@ -130,7 +136,30 @@ def timeline_chart(snapshot: LiveSnapshot) -> go.Figure:
         )
     fig.update_xaxes(title="seconds")
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
-    return style(fig, height=300)
+    return style(fig, height=height)
+
+
+def shares_figure(people: list[Any]) -> go.Figure:
+    """Each person's share of time per (smoothed) emotion, as stacked horizontal bars."""
+    labels = [f"#{person.id}" for person in people]
+    fig = go.Figure()
+    for emotion in EMOTIONS:
+        values = [person.emotion_shares[emotion] for person in people]
+        fig.add_trace(
+            go.Bar(
+                x=values,
+                y=labels,
+                name=emotion,
+                orientation="h",
+                marker_color=f"rgb{emotion_colour(emotion)}",
+                text=[f"{v:.0%}" if v >= 0.08 else "" for v in values],
+                textposition="inside",
+            )
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", title="share of the frames the person is seen in")
+    fig.update_yaxes(autorange="reversed", title="person")
+    return style(fig, height=max(180, 70 + 40 * len(people)))
 
 
 def importance_figure(importance: np.ndarray, mean_face: np.ndarray | None) -> go.Figure:
@@ -186,9 +215,7 @@ def reliability_figure(table: Any) -> go.Figure:
         facet_col_spacing=0.08,
     )
     for column in (1, 2):
-        fig.add_shape(
-            type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"}, row=1, col=column
-        )
+        fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"}, row=1, col=column)
     fig.for_each_annotation(lambda a: a.update(text=f"{a.text.split('=')[-1]} temperature scaling"))
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title="stated confidence")
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title="actual accuracy")

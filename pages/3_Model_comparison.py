@@ -209,6 +209,4 @@ if weights is not None:
     ui.chart(figures.weights_figure(weights), height=260, title="Logistic regression: pixel weights per class")
     st.caption(views.logreg_weights_note(trained["logreg"]))
 else:
-    ui.not_trained_card(
-        "logreg", logreg_problem or "Its coefficient images appear here once it is trained."
-    )
+    ui.not_trained_card("logreg", logreg_problem or "Its coefficient images appear here once it is trained.")

@@ -1,4 +1,4 @@
-"""Emotion detector: photos, snapshots or the webcam; every face is boxed, classified and explained.
+"""Emotion detector: photos, snapshots, video files or the webcam; every face is boxed, classified and explained.
 
 Models and the face detector are loaded once per server (cached in ``fer_ui.ui``) and shared by all
 sessions; each session keeps only its own live-video state. Photos and frames stay in memory.
@@ -29,7 +29,18 @@ from fer_core.photo import (
     results_csv,
     results_json,
 )
-from fer_core.views import default_detector_model, face_heading, live_status, model_error_note, photo_faces_notes
+from fer_core.video import PAGE_LIMITS, VIDEO_TYPES, VideoJob, VideoSettings
+from fer_core.views import (
+    changes_table,
+    default_detector_model,
+    face_heading,
+    live_status,
+    model_error_note,
+    people_table,
+    photo_faces_notes,
+    video_progress_text,
+    video_summary,
+)
 from fer_ui import figures, ui
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
@@ -46,6 +57,11 @@ NO_FACE_TIPS = (
 SESSION_CACHE_SIZE = 12
 LIVE_REFRESH_SECONDS = 0.5
 CONNECT_PATIENCE_SECONDS = 15.0
+VIDEO_REFRESH_SECONDS = 0.5
+#: "Classify every N-th frame" choices for video files.
+VIDEO_EVERY_CHOICES = [1, 2, 3, 5, 10]
+#: People drawn with their own timeline (the ones seen longest); the table lists everyone.
+VIDEO_TIMELINES = 6
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,9 +144,7 @@ def analyse_cached(data: bytes, name: str, model: FerModel, options: tuple[Any, 
     return cache[key]
 
 
-def render_face(
-    analysis: PhotoAnalysis, index: int, model: FerModel, card: ModelCard, explain: bool, key: str
-) -> None:
+def render_face(analysis: PhotoAnalysis, index: int, model: FerModel, card: ModelCard, explain: bool, key: str) -> None:
     """One face: its crop as the model sees it, an explanation and all seven probabilities."""
     face: FacePrediction = analysis.faces[index]
     crop = analysis.crops[index]
@@ -261,7 +275,7 @@ def live_readout(processor: LiveProcessor) -> None:
 
 @st.fragment(run_every=1.0)
 def connecting_notice(started: float) -> None:
-    """"Connecting…", turning into advice if the camera has not connected after a while."""
+    """ "Connecting…", turning into advice if the camera has not connected after a while."""
     if time.monotonic() - started < CONNECT_PATIENCE_SECONDS:
         st.info("Connecting to the camera…")
     else:
@@ -315,19 +329,168 @@ def live_section(model: FerModel, settings: DetectorSettings, whole_image: bool)
 
 
 # --------------------------------------------------------------------------------------------
+# Video files
+# --------------------------------------------------------------------------------------------
+
+
+def video_section(model: FerModel, card: ModelCard, settings: DetectorSettings) -> None:
+    """Upload a clip, analyse it in the background (progress, ETA, Stop), then its results."""
+    upload = st.file_uploader(
+        f"A video clip ({', '.join(t.upper() for t in VIDEO_TYPES)}; up to {PAGE_LIMITS.max_bytes // 1024**2} MB, "
+        f"{PAGE_LIMITS.max_seconds / 60:.0f} minutes, 4K)",
+        type=list(VIDEO_TYPES),
+        key="detector_video",
+    )
+    left, right = st.columns(2)
+    every = left.select_slider(
+        "Classify",
+        VIDEO_EVERY_CHOICES,
+        value=1,
+        format_func=lambda n: "every frame" if n == 1 else f"every {n} frames",
+        key="video_every",
+        help="Fewer frames is faster; the annotated copy still shows every frame.",
+    )
+    smoothing = right.select_slider(
+        "Smoothing",
+        SMOOTHING_CHOICES,
+        value=5,
+        format_func=lambda n: "off (raw)" if n == 1 else f"{n} frames",
+        key="video_smoothing",
+        help="Averages each person's probabilities over their last classified frames, as in the live video.",
+    )
+    detector = left.selectbox(
+        "Face detector for the video",
+        list(DETECTORS),
+        index=list(DETECTORS).index("haar"),
+        format_func=lambda name: DETECTORS[name],
+        key="video_detector",
+        help="The Haar cascade keeps up with every frame; MTCNN also finds tilted and half-covered faces but takes "
+        "about five times longer per frame.",
+    )
+    annotate = right.checkbox("Make an annotated copy to watch and download (MP4)", value=True, key="video_annotate")
+    st.caption("Each person keeps a number (#1, #2, …) while they stay in view, also when briefly hidden.")
+    job: VideoJob | None = st.session_state.get("detector_video_job")
+    busy = job is not None and not job.done
+    if upload is not None and st.button("Analyse the video", type="primary", disabled=busy, key="video_start"):
+        job = VideoJob(
+            upload.getvalue(),
+            upload.name,
+            model,
+            ui.get_detector(detector),
+            settings=VideoSettings(every=every, smoothing_window=smoothing, detector=settings),
+            annotate=annotate,
+        ).start()
+        st.session_state["detector_video_job"] = job
+    if job is None:
+        if upload is None:
+            st.caption("Tip: a film scene or a recorded talk works; every face gets its own timeline.")
+        return
+    if not job.done:
+        video_progress(job)
+    else:
+        render_video(job, card)
+
+
+@st.fragment(run_every=VIDEO_REFRESH_SECONDS)
+def video_progress(job: VideoJob) -> None:
+    """The progress bar and Stop button; the whole page redraws with the results when the job ends."""
+    if job.done:
+        st.rerun()
+    progress = job.progress
+    st.progress(progress.fraction if progress else 0.0, text=video_progress_text(progress))
+    if job.stop_requested:
+        st.caption("Stopping after this frame…")
+    elif st.button("Stop", key="video_stop", help="Stop now and keep the results so far."):
+        job.stop()
+
+
+def render_video(job: VideoJob, card: ModelCard) -> None:
+    """Everything found in the clip: summary, annotated copy, people, timelines, changes, downloads."""
+    if job.error:
+        st.error(job.error)
+        return
+    analysis = job.analysis
+    assert analysis is not None  # a finished job has either an error or an analysis
+    st.success(video_summary(analysis))
+    if analysis.stopped:
+        done = float(analysis.frames["t"][-1]) if len(analysis.frames) else 0.0
+        st.warning(f"Stopped at {done:.1f} s of {analysis.info.duration_s:.1f} s: the results cover the part analysed.")
+    if analysis.note:
+        st.warning(analysis.note)
+    if analysis.variable_frame_rate:
+        st.caption("This clip has a variable frame rate: times come from the file's own time stamps.")
+    st.caption(model_error_note(card))
+    if job.annotated:
+        st.video(job.annotated, format="video/mp4")
+    people = analysis.people()
+    if not people:
+        st.info("No face was found in this clip. " + NO_FACE_TIPS.split("\n")[0].lstrip("- "))
+    else:
+        st.subheader("People")
+        st.dataframe(people_table(analysis), hide_index=True)
+        st.plotly_chart(figures.shares_figure(people), theme=None, key="video-shares")
+        st.subheader("Each person's emotions over time")
+        st.caption(f"Smoothed over {analysis.settings.smoothing_window} classified frames, as in the live video.")
+        for person in sorted(people, key=lambda p: -p.frames_seen)[:VIDEO_TIMELINES]:
+            seconds, probabilities = analysis.timeline(person.id)
+            st.markdown(
+                f"**Person #{person.id}** — seen {person.first_s:.1f}–{person.last_s:.1f} s, mostly {person.dominant}"
+            )
+            st.plotly_chart(
+                figures.probability_timeline(seconds, probabilities, height=260),
+                theme=None,
+                key=f"video-timeline-{person.id}",
+            )
+        if len(people) > VIDEO_TIMELINES:
+            st.caption(f"Timelines of the {VIDEO_TIMELINES} people seen longest; the downloads have everyone.")
+        changes = changes_table(analysis)
+        st.subheader("When the emotion changes")
+        if changes.empty:
+            st.caption("Nobody's (smoothed) emotion changed during the clip.")
+        else:
+            st.dataframe(changes, hide_index=True)
+    stem = analysis.info.name.rsplit(".", 1)[0]
+    columns = st.columns(3)
+    columns[0].download_button(
+        "Download results (CSV)",
+        analysis.csv_text(),
+        file_name=f"{stem}_emotions.csv",
+        mime="text/csv",
+        key="video-csv",
+    )
+    columns[1].download_button(
+        "Download results (JSON)",
+        analysis.json_text(),
+        file_name=f"{stem}_emotions.json",
+        mime="application/json",
+        key="video-json",
+    )
+    if job.annotated:
+        columns[2].download_button(
+            "Download the annotated video (MP4)",
+            job.annotated,
+            file_name=f"{stem}_emotions.mp4",
+            mime="video/mp4",
+            key="video-mp4",
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # The page
 # --------------------------------------------------------------------------------------------
 
 ui.setup_page("Emotion detector", "📷")
 st.title("Emotion detector")
 st.markdown(
-    "Upload photos, take a snapshot or turn on your webcam. Every face found is boxed and labelled with its "
-    "emotion, numbered left to right; below each photo you see every face as the model sees it, what drove "
-    "the prediction, and all seven probabilities."
+    "Upload photos or a video clip, take a snapshot or turn on your webcam. Every face found is boxed and "
+    "labelled with its emotion, numbered left to right; below each photo you see every face as the model sees "
+    "it, what drove the prediction, and all seven probabilities."
 )
 st.info(
-    "**Privacy:** photos and video frames are processed in memory on this server, never written to disk "
-    "or logged, and forgotten when you close this tab.",
+    "**Privacy:** photos and live video frames are processed in memory on this server, never written to disk "
+    "or logged, and forgotten when you close this tab. An uploaded video file is written to a private temporary "
+    "file only while it is analysed (the video decoder reads files) and deleted as soon as the analysis ends; "
+    "its results stay in this tab only.",
     icon="🔒",
 )
 
@@ -347,7 +510,9 @@ except FerError as exc:  # a damaged model file: say so, and let the user pick a
     st.stop()
 options = (detector_kind, detector_settings, whole)
 
-upload_tab, snapshot_tab, live_tab = st.tabs(["Upload photos", "Camera snapshot", "Live webcam"])
+upload_tab, snapshot_tab, video_tab, live_tab = st.tabs(
+    ["Upload photos", "Camera snapshot", "Video file", "Live webcam"]
+)
 with upload_tab:
     uploads = st.file_uploader(
         "Photos (JPEG, PNG, WebP, BMP, GIF or TIFF)",
@@ -363,6 +528,8 @@ with snapshot_tab:
     shot = st.camera_input("Take a snapshot", key="detector_camera")
     if shot is not None:
         photos_section([("camera snapshot", shot.getvalue())], model, card, options, show_explanations, "camera")
+with video_tab:
+    video_section(model, card, detector_settings)
 with live_tab:
     # Last on the page: while the video plays, this section keeps the script running to poll the buffer.
     live_section(model, detector_settings, whole)

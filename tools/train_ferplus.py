@@ -41,7 +41,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--limit", type=int, default=0, help="train on this many faces only (smoke runs)")
-    parser.add_argument("--member", type=int, default=0, help="which network of the shipped Best CNN to start from")
+    parser.add_argument("--member", type=int, default=0, help="which network of the ensemble this run trains")
+    parser.add_argument(
+        "--start-from", type=int, default=None, help="which network of the shipped Best CNN to start from (--member)"
+    )
     parser.add_argument(
         "--targets", choices=["soft", "majority"], default="soft", help="vote shares, or one-hot of the most votes"
     )
@@ -82,7 +85,8 @@ def main() -> None:
         print(f"resumed after epoch {state['epoch']}", flush=True)
     else:
         model = build_cnn_single(params, "cnn")
-        model.set_weights(shipped.model_.get_layer(f"cnn_member_{args.member}").get_weights())
+        start = args.member if args.start_from is None else args.start_from
+        model.set_weights(shipped.model_.get_layer(f"cnn_member_{start}").get_weights())
         decay_steps = args.epochs * steps
         schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=decay_steps, alpha=0.0)
         model.compile(
