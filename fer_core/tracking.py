@@ -42,7 +42,6 @@ class Track:
 
     id: int
     box: Box
-    history: deque[np.ndarray]
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre pixels per frame
     missed: int = 0
     seen: int = 0
@@ -68,6 +67,7 @@ class FaceTracker:
         self.max_distance = max_distance
         self.max_size_ratio = max_size_ratio
         self.tracks: list[Track] = []
+        self._histories: dict[int, deque[np.ndarray]] = {}
         self._next_id = 1
 
     def set_window(self, window: int) -> None:
@@ -75,12 +75,13 @@ class FaceTracker:
         check_window(window)
         if window != self.window:
             self.window = window
-            for track in self.tracks:
-                track.history = deque(list(track.history)[-window:], maxlen=window)
+            for key, history in self._histories.items():
+                self._histories[key] = deque(list(history)[-window:], maxlen=window)
 
     def reset(self) -> None:
         """Forget every face (ids start again at 1)."""
         self.tracks = []
+        self._histories = {}
         self._next_id = 1
 
     def _costs(self, boxes: list[Box]) -> np.ndarray:
@@ -99,9 +100,8 @@ class FaceTracker:
                     costs[i, j] = distance + 0.25 * abs(np.log(ratio))
         return costs
 
-    def update(self, boxes: list[Box], probabilities: np.ndarray) -> tuple[list[int], np.ndarray]:
-        """Ids and smoothed probabilities ``(n, 7)`` for this frame's faces ``boxes`` with raw ``probabilities``."""
-        probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(boxes), NUM_CLASSES)
+    def assign(self, boxes: list[Box]) -> list[int]:
+        """The person id of each of this frame's faces (new people get new ids)."""
         matched: dict[int, int] = {}
         if boxes and self.tracks:
             costs = self._costs(boxes)
@@ -112,7 +112,6 @@ class FaceTracker:
             if j not in used:
                 track.missed += 1
         ids: list[int] = []
-        smoothed = np.empty_like(probabilities)
         new_tracks = []
         for i, box in enumerate(boxes):
             if i in matched:
@@ -121,12 +120,35 @@ class FaceTracker:
                 track.velocity = step if track.seen == 1 else 0.5 * track.velocity + 0.5 * step
                 track.box, track.missed = box, 0
             else:
-                track = Track(id=self._next_id, box=box, history=deque(maxlen=self.window))
+                track = Track(id=self._next_id, box=box)
                 self._next_id += 1
                 new_tracks.append(track)
             track.seen += 1
-            track.history.append(probabilities[i])
-            smoothed[i] = np.mean(track.history, axis=0)
             ids.append(track.id)
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed] + new_tracks
+        return ids
+
+    def smooth(self, ids: list[int], probabilities: np.ndarray) -> np.ndarray:
+        """The moving average ``(n, 7)`` of each person's probabilities, this frame's ``probabilities`` included.
+
+        Call it in frame order; it may lag behind :meth:`assign` (a video classifies frames in batches).
+        """
+        probabilities = np.asarray(probabilities, dtype=np.float64).reshape(len(ids), NUM_CLASSES)
+        smoothed = np.empty_like(probabilities)
+        for i, pid in enumerate(ids):
+            history = self._histories.setdefault(pid, deque(maxlen=self.window))
+            history.append(probabilities[i])
+            smoothed[i] = np.mean(history, axis=0)
+        return smoothed
+
+    def forget_gone(self) -> None:
+        """Drop the histories of people no longer followed (call when no frame waits to be smoothed)."""
+        alive = {track.id for track in self.tracks}
+        self._histories = {pid: h for pid, h in self._histories.items() if pid in alive}
+
+    def update(self, boxes: list[Box], probabilities: np.ndarray) -> tuple[list[int], np.ndarray]:
+        """Ids and smoothed probabilities ``(n, 7)`` for this frame's faces ``boxes`` with raw ``probabilities``."""
+        ids = self.assign(boxes)
+        smoothed = self.smooth(ids, probabilities)
+        self.forget_gone()
         return ids, smoothed

@@ -156,10 +156,10 @@ def shares_figure(people: list[Any]) -> go.Figure:
                 textposition="inside",
             )
         )
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.45, "x": 0})
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title="share of the frames the person is seen in")
     fig.update_yaxes(autorange="reversed", title="person")
-    return style(fig, height=max(180, 70 + 40 * len(people)))
+    return style(fig, height=max(230, 130 + 40 * len(people)))
 
 
 def importance_figure(importance: np.ndarray, mean_face: np.ndarray | None) -> go.Figure:

@@ -143,6 +143,33 @@ def test_a_tilted_face_and_a_close_up_are_both_found(page, server: str, tmp_path
     screenshot(page, "tilted_close_up")
 
 
+def test_video_file_tab(page, server: str, tmp_path: Path) -> None:
+    from benchmarks.clips import crossing_heads, write_clip
+
+    frames, _ = crossing_heads(45, 800, 480, 220)
+    clip = write_clip(tmp_path / "two_people.mp4", frames)
+    page.goto(f"{server}/{PAGE_PATH}")
+    wait_idle(page)
+    page.get_by_role("tab", name="Video file").click()
+    with page.expect_file_chooser() as chooser:
+        page.locator('[data-testid="stFileUploaderDropzone"] button').nth(1).click()
+    chooser.value.set_files(str(clip))
+    page.get_by_role("button", name="Analyse the video").click()
+    page.get_by_text("Each person's emotions over time").wait_for(timeout=180_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    assert page.get_by_text(re.compile(r"^two_people\.mp4: 45 frames .* people seen")).count() == 1
+    assert page.get_by_text(re.compile(r"^Person #1 — seen")).count() == 1
+    assert page.get_by_text(re.compile(r"^Person #2 — seen")).count() == 1
+    assert page.locator(".js-plotly-plot").count() >= 3  # the shares and two timelines
+    for name in ("Download results (CSV)", "Download results (JSON)", "Download the annotated video (MP4)"):
+        assert page.get_by_role("button", name=name).count() == 1, name
+    assert page.locator("video").count() >= 1  # the annotated copy plays in the page
+    page.get_by_text("Each person's emotions over time").scroll_into_view_if_needed()
+    time.sleep(1)
+    screenshot(page, "video_file")
+
+
 def test_live_webcam_with_fake_camera(page, server: str) -> None:
     page.goto(f"{server}/{PAGE_PATH}")
     wait_idle(page)

@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 from support.data import REPO
 from support.photos import astronaut, encode, face_frame, fer_face
 
+from fer_core.constants import EMOTIONS
+
 PAGE = REPO / "pages" / "4_Emotion_detector.py"
 #: TensorFlow's import and the first model load take far longer than AppTest's 3-second default.
 TIMEOUT = 180
@@ -38,7 +40,7 @@ def test_first_view(app: AppTest) -> None:
     assert app.title[0].value.endswith("Emotion detector")
     assert any("never written to disk" in t for t in texts(app.info)), "the privacy note is missing"
     assert app.selectbox(key="detector_model").value in {"cnn", "cnn_basic"}  # the default is a CNN
-    assert len(app.file_uploader) == 1 and app.file_uploader[0].accept_multiple_files
+    assert len(app.file_uploader) == 2 and app.file_uploader[0].accept_multiple_files  # photos, then a video
     assert len(app.camera_input) == 1
     # AppTest has no WebRTC runtime: the live tab must say so instead of failing.
     assert any("Camera snapshot" in t for t in texts(app.warning))
@@ -141,3 +143,59 @@ def test_no_trained_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert_clean(at)
     assert any("No trained model" in t for t in texts(at.warning))
     assert not at.file_uploader
+
+
+# --------------------------------------------------------------------------------------------
+# The Video file tab
+# --------------------------------------------------------------------------------------------
+
+
+def video_uploader(app: AppTest) -> Any:
+    return next(u for u in app.file_uploader if u.label.startswith("A video clip"))
+
+
+def analyse_clip(app: AppTest, name: str, data: bytes) -> Any:
+    """Upload a clip, press Analyse, wait for the background job and redraw; return the job."""
+    video_uploader(app).set_value((name, data, "video/mp4")).run()
+    assert_clean(app)
+    app.button(key="video_start").click().run()
+    job = app.session_state["detector_video_job"]
+    assert job.wait(120), "the video analysis did not finish"
+    app.run()
+    assert_clean(app)
+    return job
+
+
+def test_video_file_tab(app: AppTest, tmp_path: Path) -> None:
+    from benchmarks.clips import crossing_heads, write_clip
+
+    frames, _ = crossing_heads(30, 800, 480, 220)
+    clip = write_clip(tmp_path / "two_people.mp4", frames)
+    job = analyse_clip(app, "two_people.mp4", clip.read_bytes())
+    summary = texts(app.success)[0]
+    assert summary.startswith("two_people.mp4: 30 frames (800×480, 15.0 fps), 30 classified (every frame)")
+    assert "people seen" in summary
+    people = app.dataframe[0].value
+    assert {"#1", "#2"} <= set(people["person"]) and set(EMOTIONS) <= set(people.columns)
+    charts = app.get("plotly_chart")
+    assert len(charts) >= 3  # the shares, and a timeline for each of the two people
+    assert [b.label for b in app.get("download_button")] == [
+        "Download results (CSV)",
+        "Download results (JSON)",
+        "Download the annotated video (MP4)",
+    ]
+    assert len(app.get("video")) == 1  # the annotated copy, in the page
+    assert job.temp_folder is not None and not job.temp_folder.exists(), "the upload's temporary file must go"
+
+
+def test_video_tab_bad_file_is_one_sentence(app: AppTest) -> None:
+    analyse_clip(app, "holiday.mp4", b"this is not a video" * 100)
+    errors = texts(app.error)
+    assert errors == [
+        "holiday.mp4 is not a video file we can read (it may be damaged, cut short, or another kind of file "
+        "renamed). Try MP4, MOV, WebM, AVI or MKV."
+    ]
+    # The page goes on working: the photo tab still analyses a photo.
+    app.file_uploader[0].set_value(("astronaut.png", encode(astronaut()), "image/png")).run()
+    assert_clean(app)
+    assert len(app.dataframe) == 1

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.clips import brightening_head, crossing_heads, moving_head, write_clip
 from support.data import REPO
 
+from benchmarks.clips import brightening_head, crossing_heads, moving_head, write_clip
 from fer_core.constants import EMOTIONS, NUM_CLASSES
 from fer_core.faces import FaceDetector
 from fer_core.models import FerModel, get_spec
@@ -33,6 +33,7 @@ from fer_core.video import (
 )
 
 av = pytest.importorskip("av", reason="PyAV encodes the synthetic clips")
+pytest.importorskip("skimage", reason="scikit-image (a test dependency) provides the face in the clips")
 
 
 class BrightnessModel(FerModel):

@@ -1,4 +1,4 @@
-"""Synthetic video clips for the tests and benchmarks, made at run time (no video file is committed).
+"""Synthetic video clips for the benchmarks and tests, made at run time (no video file is committed).
 
 Scenes are drawn from scikit-image's astronaut: a head that moves and turns, two heads that cross,
 and a head whose brightness changes half-way (so a stand-in model can "see" an expression change).
@@ -14,12 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from support.photos import astronaut
-
 
 def head(size: int = 120) -> np.ndarray:
-    """The astronaut's head and shoulders, ``size`` x ``size`` RGB."""
-    return cv2.resize(astronaut()[0:300, 100:400], (size, size), interpolation=cv2.INTER_AREA)
+    """The astronaut's head and shoulders (scikit-image's test photo), ``size`` x ``size`` RGB."""
+    from skimage import data
+
+    return cv2.resize(data.astronaut()[0:300, 100:400], (size, size), interpolation=cv2.INTER_AREA)
 
 
 def paste(canvas: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
