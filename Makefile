@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FER_DATA_DIR ?= $(CURDIR)/data/fer2013
 
-.PHONY: run test test-fast lint train bench bench-accuracy bench-detectors load clean
+.PHONY: run test test-fast lint train bench bench-accuracy bench-detectors bench-video load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-accuracy: $(VENV)/.bench
 # Face detectors on hard real faces (tilted, covered, close-up, small), faceless pictures, latency.
 bench-detectors: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.detectors
+
+# Video files: speed against real time and against fer's Video.analyze, memory over a 10-minute clip.
+bench-video: $(VENV)/.bench
+	$(BIN)/python -m benchmarks.video
 
 # Load: 10 detector users + 2 comparison-page users on a local server for 60 s, then 500 predictions.
 load: $(VENV)/.dev

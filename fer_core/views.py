@@ -674,3 +674,126 @@ def changes_table(analysis: VideoAnalysis) -> pd.DataFrame:
         ],
         columns=["time (s)", "frame", "person", "from", "to"],
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The quiz and class mode
+# --------------------------------------------------------------------------------------------
+
+
+def quiz_scores_table(scores: dict[str, Any], model_title: str) -> pd.DataFrame:
+    """You, the model and the crowd on the same faces, against FER2013's label and the FER+ majority."""
+    rows = [
+        ("You", scores["you"]),
+        (model_title, scores["model"]),
+        ("FER+ crowd (majority of 10 people)", scores["crowd"]),
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "who": who,
+                "agrees with FER2013's label": f"{s['fer2013']:.0%}",
+                "agrees with the FER+ majority": "—" if who.startswith("FER+") else f"{s['ferplus']:.0%}",
+            }
+            for who, s in rows
+        ]
+    )
+
+
+def quiz_summary(scores: dict[str, Any], model_title: str) -> str:
+    """One sentence comparing the player with the model and the crowd, from the scores it sits next to."""
+    n = scores["n"]
+    you, model, crowd = scores["you"]["fer2013"], scores["model"]["fer2013"], scores["crowd"]["fer2013"]
+    if you > model:
+        versus = f"you beat {model_title} ({you:.0%} against {model:.0%} of FER2013's labels)"
+    elif you < model:
+        versus = f"{model_title} beat you ({model:.0%} against your {you:.0%} of FER2013's labels)"
+    else:
+        versus = f"you and {model_title} tied ({you:.0%} of FER2013's labels each)"
+    return (
+        f"On these {n} faces {versus}. Even the majority of 10 people agreed with FER2013's label on only "
+        f"{crowd:.0%} of them: a single label is not the truth about a face."
+    )
+
+
+def class_stats(board: Any, bank: Any, model_answers: np.ndarray) -> dict[str, float | int]:
+    """The class's accuracy (all answers so far), the model's and the crowd's on the same faces.
+
+    ``board`` is a :class:`fer_core.classroom.Board` whose faces index ``bank``; ``model_answers``
+    are the model's answers to the class's faces, in order.
+    """
+    faces = np.asarray(board.info.faces)
+    labels, majority = bank.labels[faces], bank.majority[faces]
+    given = board.answers >= 0  # (students, faces)
+    answered_faces = given.any(axis=0)
+    n = int(given.sum())
+
+    def share(hits: np.ndarray) -> float:
+        return float(hits[given].mean()) if n else 0.0
+
+    def on_answered(values: np.ndarray, truth: np.ndarray) -> float:
+        return float((values == truth)[answered_faces].mean()) if answered_faces.any() else 0.0
+
+    return {
+        "students": int(board.answers.shape[0]),
+        "answers": n,
+        "class_fer2013": share(board.answers == labels[None, :]),
+        "class_ferplus": share(board.answers == majority[None, :]),
+        "model_fer2013": on_answered(model_answers, labels),
+        "model_ferplus": on_answered(model_answers, majority),
+        "crowd_fer2013": on_answered(majority, labels),
+    }
+
+
+def class_confusion(board: Any, bank: Any) -> np.ndarray:
+    """Counts ``(7, 7)``: rows the FER+ majority of each answered face, columns what the class answered."""
+    faces = np.asarray(board.info.faces)
+    matrix = np.zeros((len(EMOTIONS), len(EMOTIONS)), dtype=np.int64)
+    students, positions = np.nonzero(board.answers >= 0)
+    np.add.at(matrix, (bank.majority[faces[positions]], board.answers[students, positions]), 1)
+    return matrix
+
+
+def leaderboard_table(board: Any, bank: Any) -> pd.DataFrame:
+    """Nicknames by faces right (against the FER+ majority), then by FER2013 labels."""
+    faces = np.asarray(board.info.faces)
+    labels, majority = bank.labels[faces], bank.majority[faces]
+    given = board.answers >= 0
+    table = pd.DataFrame(
+        {
+            "nickname": list(board.nicknames),
+            "answered": given.sum(axis=1),
+            "right (FER+ majority)": ((board.answers == majority[None, :]) & given).sum(axis=1),
+            "right (FER2013 label)": ((board.answers == labels[None, :]) & given).sum(axis=1),
+        }
+    )
+    table = table.sort_values(["right (FER+ majority)", "right (FER2013 label)"], ascending=False, kind="stable")
+    return table.reset_index(drop=True)
+
+
+def hardest_faces(board: Any, bank: Any, k: int = 4) -> list[tuple[int, float, int]]:
+    """The class's ``k`` hardest faces so far: (position, share right against the FER+ majority, answers)."""
+    faces = np.asarray(board.info.faces)
+    given = board.answers >= 0
+    counts = given.sum(axis=0)
+    right = ((board.answers == bank.majority[faces][None, :]) & given).sum(axis=0)
+    answered = np.flatnonzero(counts > 0)
+    rates = right[answered] / counts[answered]
+    order = answered[np.argsort(rates, kind="stable")][:k]
+    return [(int(p), float(right[p] / counts[p]), int(counts[p])) for p in order]
+
+
+def label_noise_note(cards: ModelCards) -> str | None:
+    """How often FER2013's label agrees with the FER+ crowd, and the best FER2013 model, from the cards."""
+    name = cards.best(among=[n for n in cards.trained if cards.cards[n].labels == "fer2013"])
+    card = cards.cards.get(name) if name else None
+    plus = (card.ferplus_test or {}) if card else {}
+    if not plus.get("accuracy") or plus.get("fer2013_label_agreement") is None:
+        return None
+    return (
+        f"On the {plus['n']:,} FER2013 test faces where most of 10 FER+ annotators chose one of the seven emotions, "
+        f"FER2013's own label agrees with them only {plus['fer2013_label_agreement']:.1%} of the time; "
+        f"{card.title} agrees with them {plus['accuracy']:.1%} of the time. So when the Home page says the model "
+        f"scores {card.headline_accuracy:.1%} on FER2013's labels, that is agreement with one labeller's guess, "
+        "not with the truth about a face."
+    )

@@ -220,3 +220,27 @@ def reliability_figure(table: Any) -> go.Figure:
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title="stated confidence")
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title="actual accuracy")
     return fig
+
+
+def votes_chart(votes: dict[str, int], height: int = 240) -> go.Figure:
+    """The 10 FER+ annotators' votes for one face, one bar per FER+ column."""
+    names = list(votes)
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[votes[n] for n in names],
+            marker_color="rgb(108, 113, 196)",
+            text=[votes[n] or "" for n in names],
+        )
+    )
+    fig.update_yaxes(range=[0, 10], title="votes of 10 people", dtick=2)
+    style(fig, height=height)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False)
+    return fig
+
+
+def titled(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    """``fig`` styled, with a title at its top left."""
+    style(fig, height=height)
+    fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, margin={"t": 50})
+    return fig

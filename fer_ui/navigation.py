@@ -24,6 +24,8 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/2_Training.py", "Training", "Training"),
     ("pages/3_Model_comparison.py", "Model comparison", "Model_comparison"),
     ("pages/4_Emotion_detector.py", "Emotion detector", "Emotion_detector"),
+    ("pages/5_Quiz.py", "Quiz", "Quiz"),
+    ("pages/6_Responsible_use.py", "Responsible use", "Responsible_use"),
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -19,17 +19,21 @@ import streamlit as st
 
 from fer_core.artifacts import default_models_dir, list_cards, load_model
 from fer_core.cards import ModelCard, ModelCards
-from fer_core.constants import DATA_DIR_ENV, EDA_SUMMARY_PATH
+from fer_core.constants import DATA_DIR_ENV, EDA_SUMMARY_PATH, RUNS_DIR
 from fer_core.data import FerDataset, dataset_available, load_dataset, resolve_data_dir
 from fer_core.errors import FerError
 from fer_core.faces import DEFAULT_DETECTOR, Detector, make_detector
 from fer_core.live import LiveProcessor
 from fer_core.models import FerModel, get_spec
+from fer_core.quiz import QuizBank
 from fer_core.summary import summarize
 from fer_core.views import logreg_pixel_weights, not_compared, train_command
 from fer_ui.figures import style
 from fer_ui.navigation import ensure_navigation
 from fer_ui.process import prepare_process
+
+if TYPE_CHECKING:
+    from fer_core.classroom import Classroom
 
 
 def setup_page(title: str, icon: str) -> None:
@@ -157,6 +161,51 @@ def get_detector(name: str = DEFAULT_DETECTOR) -> Detector:
     return make_detector(name)
 
 
+#: A SQLAlchemy URL for the class database (tests, scratch servers); else Streamlit's secrets
+#: ``[connections.classroom] url = ...``; else SQLite in the git-ignored ``runs/`` folder.
+CLASSROOM_URL_ENV = "FER_CLASSROOM_URL"
+
+
+@st.cache_resource(show_spinner="Loading the quiz faces and the FER+ votes…")
+def _quiz_bank(root: str) -> QuizBank:
+    return QuizBank.load(root)
+
+
+def get_quiz_bank() -> tuple[QuizBank | None, str | None]:
+    """The quiz's faces and FER+ votes (cached, shared by sessions), or (None, why not)."""
+    root = resolve_data_dir()
+    if not dataset_available(root):
+        return None, f"The quiz shows FER2013's test faces, and no FER2013 dataset was found at `{root}`."
+    try:
+        return _quiz_bank(str(root)), None
+    except FerError as exc:
+        return None, str(exc)
+
+
+def _secret(section: str, key: str) -> Any:
+    try:
+        return st.secrets.get(section, {}).get(key)
+    except Exception:  # noqa: BLE001 - no secrets file at all is the usual case
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def _classroom(url: str, password: str | None) -> Classroom:
+    from fer_core.classroom import Classroom, sqlite_pragmas  # SQLAlchemy only where classes are used
+
+    connection = st.connection("classroom", type="sql", url=url) if url else st.connection("classroom", type="sql")
+    return Classroom(sqlite_pragmas(connection.engine), teacher_password=password)
+
+
+def get_classroom() -> Classroom:
+    """The server's class store, through ``st.connection("classroom", type="sql")`` (SQLAlchemy)."""
+    url = os.environ.get(CLASSROOM_URL_ENV, "")
+    if not url and not _secret("connections", "classroom"):
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{RUNS_DIR / 'classroom.sqlite'}"
+    return _classroom(url, _secret("classroom", "teacher_password"))
+
+
 # --------------------------------------------------------------------------------------------
 # Recurring pieces
 # --------------------------------------------------------------------------------------------
@@ -217,6 +266,14 @@ def webcam_stream(key: str, processor: LiveProcessor) -> Any:
         video_frame_callback=processor,
         media_stream_constraints={"video": True, "audio": False},
         async_processing=True,
+    )
+
+
+def responsible_use_link() -> None:
+    """One line linking the Responsible use page (a relative link: works behind any base URL)."""
+    st.markdown(
+        "⚖️ [Responsible use: what emotion recognition can and cannot tell, and where the law forbids it]"
+        "(Responsible_use)"
     )
 
 

@@ -486,6 +486,7 @@ st.markdown(
     "labelled with its emotion, numbered left to right; below each photo you see every face as the model sees "
     "it, what drove the prediction, and all seven probabilities."
 )
+ui.responsible_use_link()
 st.info(
     "**Privacy:** photos and live video frames are processed in memory on this server, never written to disk "
     "or logged, and forgotten when you close this tab. An uploaded video file is written to a private temporary "

@@ -46,6 +46,9 @@ def main() -> None:
         "--start-from", type=int, default=None, help="which network of the shipped Best CNN to start from (--member)"
     )
     parser.add_argument(
+        "--scratch", action="store_true", help="start from random weights (2 warm-up epochs, then cosine decay)"
+    )
+    parser.add_argument(
         "--targets", choices=["soft", "majority"], default="soft", help="vote shares, or one-hot of the most votes"
     )
     parser.add_argument("--bf16", action="store_true", help="mixed bfloat16 (AVX512_BF16/AMX CPUs)")
@@ -85,10 +88,14 @@ def main() -> None:
         print(f"resumed after epoch {state['epoch']}", flush=True)
     else:
         model = build_cnn_single(params, "cnn")
-        start = args.member if args.start_from is None else args.start_from
-        model.set_weights(shipped.model_.get_layer(f"cnn_member_{start}").get_weights())
-        decay_steps = args.epochs * steps
-        schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=decay_steps, alpha=0.0)
+        if args.scratch:  # the best CNN's own recipe: warm up to the rate over 2 epochs, then cosine
+            schedule = keras.optimizers.schedules.CosineDecay(
+                0.0, decay_steps=(args.epochs - 2) * steps, warmup_target=args.learning_rate, warmup_steps=2 * steps
+            )
+        else:
+            start = args.member if args.start_from is None else args.start_from
+            model.set_weights(shipped.model_.get_layer(f"cnn_member_{start}").get_weights())
+            schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=args.epochs * steps)
         model.compile(
             optimizer=keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True),
             loss=keras.losses.CategoricalCrossentropy(),
