@@ -356,7 +356,7 @@ def board_panel(bank: QuizBank, cards: Any, room: Classroom, code: str, key: str
         room.set_show_summary(code, key, show)
     if not board.info.ended and b.button("End the class", key="board-end"):
         room.end(code, key)
-        st.rerun(scope="fragment")
+        st.rerun()
     if c.button("Delete the class and its answers", key="board-delete"):
         room.delete(code, key)
         st.session_state.pop("class_teacher", None)
