@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FER_DATA_DIR ?= $(CURDIR)/data/fer2013
 
-.PHONY: run test test-fast lint train bench bench-accuracy bench-detectors bench-video load clean
+.PHONY: run classroom test test-fast lint train bench bench-accuracy bench-detectors bench-video load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt constraints.txt pyproject.to
 
 run: $(VENV)/.runtime
 	$(BIN)/streamlit run streamlit_app.py
+
+# Serve the app to a classroom over https (a self-signed certificate for this computer's address),
+# so students' devices may use their cameras; prints the quiz's join link and QR code.
+classroom: $(VENV)/.runtime
+	$(BIN)/python -m tools.classroom
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -797,3 +797,81 @@ def label_noise_note(cards: ModelCards) -> str | None:
         f"scores {card.headline_accuracy:.1%} on FER2013's labels, that is agreement with one labeller's guess, "
         "not with the truth about a face."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Every model on the same face
+# --------------------------------------------------------------------------------------------
+
+#: Families as a lesson names them.
+CLASSIC_FAMILIES = frozenset({"sklearn"})
+
+
+def all_models_table(cards: ModelCards, probabilities: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per model for one face: its answer, confidence, kind and FER2013 test accuracy."""
+    rows = []
+    for name, p in probabilities.items():
+        card = cards.cards[name]
+        best = int(np.argmax(p))
+        rows.append(
+            {
+                "model": card.title,
+                "kind": "classic ML" if card.family in CLASSIC_FAMILIES else "deep learning",
+                "answer": EMOTIONS[best],
+                "confidence": f"{p[best]:.0%}",
+                "test accuracy": f"{card.headline_accuracy:.0%}" if card.headline_accuracy is not None else "—",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def all_models_note(table: pd.DataFrame) -> str:
+    """What differs between the models' answers for one face, in a sentence computed from the table."""
+    answers = table["answer"].tolist()
+    if len(set(answers)) == 1:
+        return f"All {len(answers)} models say **{answers[0]}**."
+    parts = []
+    for kind in ("classic ML", "deep learning"):
+        group = table[table["kind"] == kind]
+        if group.empty:
+            continue
+        counts = group["answer"].value_counts()
+        top, n = counts.index[0], int(counts.iloc[0])
+        parts.append(f"the {kind} models say **{top}**" + ("" if n == len(group) else f" ({n} of {len(group)})"))
+    majority = pd.Series(answers).value_counts()
+    return (
+        f"The models disagree: {'; '.join(parts)}. Most often: **{majority.index[0]}** "
+        f"({int(majority.iloc[0])} of {len(answers)})."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Cameras
+# --------------------------------------------------------------------------------------------
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+def camera_problem(url: str | None) -> str | None:
+    """Why a browser will give this page no camera, in plain words, or None when it may.
+
+    Browsers allow cameras only on secure pages: https, or http on this computer (localhost).
+    """
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.hostname or "") in LOCAL_HOSTS:
+        return None
+    return (
+        f"This page was opened over plain http from another computer ({parts.hostname}), and browsers only give "
+        "cameras to secure pages (https, or the computer running the app). Ask whoever runs the app to start it "
+        "with `make classroom` (https), or use **Upload photos** instead."
+    )
+
+
+CAMERA_HELP = (
+    "No picture? Check that your device has a camera, that no other app is using it, and that you allowed this "
+    "page to use it (the camera icon in the address bar). If you refused once, allow it there and reload."
+)

@@ -233,7 +233,7 @@ def votes_chart(votes: dict[str, int], height: int = 240) -> go.Figure:
             text=[votes[n] or "" for n in names],
         )
     )
-    fig.update_yaxes(range=[0, 10], title="votes of 10 people", dtick=2)
+    fig.update_yaxes(range=[0, 10], title="votes", dtick=2)
     style(fig, height=height)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, showlegend=False)
     return fig
@@ -243,4 +243,26 @@ def titled(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     """``fig`` styled, with a title at its top left."""
     style(fig, height=height)
     fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, margin={"t": 50})
+    return fig
+
+
+def models_heatmap(titles: list[str], probabilities: np.ndarray, height: int | None = None) -> go.Figure:
+    """Every model's seven probabilities for one face ``(models, 7)``: a row per model."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=probabilities,
+            x=list(EMOTIONS),
+            y=titles,
+            text=[[f"{v:.0%}" for v in row] for row in probabilities],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            showscale=False,
+            hovertemplate="%{y}: %{x} %{text}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    style(fig, height=height or 80 + 38 * len(titles))
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig

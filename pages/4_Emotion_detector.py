@@ -10,6 +10,7 @@ import hashlib
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -31,6 +32,10 @@ from fer_core.photo import (
 )
 from fer_core.video import PAGE_LIMITS, VIDEO_TYPES, VideoJob, VideoSettings
 from fer_core.views import (
+    CAMERA_HELP,
+    all_models_note,
+    all_models_table,
+    camera_problem,
     changes_table,
     default_detector_model,
     face_heading,
@@ -120,6 +125,13 @@ def detector_ui() -> tuple[str, DetectorSettings, bool, bool]:
         help="Skip detection and classify the whole image, for already-cropped faces such as FER2013's own.",
     )
     explain = st.sidebar.toggle("Show explanations", value=True, help="Heatmaps of what drove each prediction.")
+    st.sidebar.toggle(
+        "Compare every model on each face",
+        value=False,
+        key="detector_all_models",
+        help="One detection, every installed model's answer side by side: classic machine learning next to "
+        "deep learning.",
+    )
     neighbours, score = SENSITIVITY[sensitivity]
     settings = DetectorSettings(min_neighbors=neighbours, min_score=score, min_face_fraction=min_size / 100)
     return detector, settings, whole_image, explain
@@ -164,6 +176,46 @@ def render_face(analysis: PhotoAnalysis, index: int, model: FerModel, card: Mode
             columns[1].image(overlay(crop, explanation.heatmap), caption=explanation.caption)
     with columns[-1]:
         st.plotly_chart(figures.probability_chart(face.probabilities), theme=None, key=f"{key}-chart-{index}")
+    if st.session_state.get("detector_all_models"):
+        every_model(analysis, index, key)
+
+
+def all_model_probabilities(analysis: PhotoAnalysis) -> dict[str, np.ndarray]:
+    """Every installed model's probabilities ``(faces, 7)`` for a photo's crops (one detection, each model once)."""
+    cards = ui.get_cards()
+    cache: dict[Any, dict[str, np.ndarray]] = st.session_state.setdefault("detector_all_models_cache", {})
+    cache_key = (id(analysis), tuple(cards.trained))
+    if cache_key not in cache:
+        if len(cache) >= SESSION_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        result = {}
+        with st.spinner("Asking every model…"):
+            for name in cards.trained:
+                card = cards.cards[name]
+                try:
+                    result[name] = ui.get_model(name, card).predict_proba(analysis.crops, tta=card.headline_tta)
+                except FerError:
+                    continue  # a damaged model file is reported where it is chosen
+        cache[cache_key] = result
+    return cache[cache_key]
+
+
+def every_model(analysis: PhotoAnalysis, index: int, key: str) -> None:
+    """Every model's answer and probabilities for one face, side by side, and what differs."""
+    cards = ui.get_cards()
+    probabilities = {name: p[index] for name, p in all_model_probabilities(analysis).items()}
+    if not probabilities:
+        return
+    table = all_models_table(cards, probabilities)
+    st.markdown(all_models_note(table))
+    left, right = st.columns([2, 3])
+    left.dataframe(table, hide_index=True)
+    with right:
+        st.plotly_chart(
+            figures.models_heatmap(list(table["model"]), np.stack(list(probabilities.values()))),
+            theme=None,
+            key=f"{key}-all-models-{index}",
+        )
 
 
 def render_no_face(analysis: PhotoAnalysis) -> None:
@@ -525,12 +577,20 @@ with upload_tab:
         photos_section([(f.name, f.getvalue()) for f in uploads], model, card, options, show_explanations, "upload")
     else:
         st.caption("Tip: group photos work too; every face is boxed.")
+no_camera = camera_problem(st.context.url)
 with snapshot_tab:
-    shot = st.camera_input("Take a snapshot", key="detector_camera")
+    if no_camera:
+        st.warning(no_camera)
+    st.caption(CAMERA_HELP)
+    shot = None if no_camera else st.camera_input("Take a snapshot", key="detector_camera")
     if shot is not None:
         photos_section([("camera snapshot", shot.getvalue())], model, card, options, show_explanations, "camera")
 with video_tab:
     video_section(model, card, detector_settings)
 with live_tab:
     # Last on the page: while the video plays, this section keeps the script running to poll the buffer.
-    live_section(model, detector_settings, whole)
+    if no_camera:
+        st.warning(no_camera)
+    else:
+        st.caption(CAMERA_HELP)
+        live_section(model, detector_settings, whole)

@@ -170,6 +170,27 @@ def test_video_file_tab(page, server: str, tmp_path: Path) -> None:
     screenshot(page, "video_file")
 
 
+def test_every_model_on_one_face(page, server: str, tmp_path: Path) -> None:
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(encode(astronaut(), ".jpg"))
+    page.goto(f"{server}/{PAGE_PATH}")
+    wait_idle(page)
+    page.get_by_text("Compare every model on each face").click()
+    wait_idle(page)
+    with page.expect_file_chooser() as chooser:
+        page.locator('[data-testid="stFileUploaderDropzone"] button').first.click()
+    chooser.value.set_files(str(photo))
+    page.get_by_text(re.compile(r"^(All 7 models say|The models disagree)")).wait_for(timeout=180_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    assert page.get_by_text("classic ML").count() >= 1 and page.get_by_text("deep learning").count() >= 1
+    page.get_by_text(re.compile(r"^(All 7 models say|The models disagree)")).scroll_into_view_if_needed()
+    time.sleep(1)
+    screenshot(page, "every_model")
+    page.get_by_text("Compare every model on each face").click()  # back off for the other tests
+    wait_idle(page)
+
+
 def test_live_webcam_with_fake_camera(page, server: str) -> None:
     page.goto(f"{server}/{PAGE_PATH}")
     wait_idle(page)

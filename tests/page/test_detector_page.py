@@ -199,3 +199,17 @@ def test_video_tab_bad_file_is_one_sentence(app: AppTest) -> None:
     app.file_uploader[0].set_value(("astronaut.png", encode(astronaut()), "image/png")).run()
     assert_clean(app)
     assert len(app.dataframe) == 1
+
+
+def test_every_model_on_one_face(app: AppTest) -> None:
+    app.toggle(key="detector_all_models").set_value(True).run()
+    app.file_uploader[0].set_value(("astronaut.png", encode(astronaut()), "image/png")).run()
+    assert_clean(app)
+    table = next(d.value for d in app.dataframe if "kind" in d.value.columns)
+    assert len(table) == 7  # every model of the test zoo, from one detection
+    assert set(table["kind"]) == {"classic ML", "deep learning"}
+    assert set(table["answer"]) <= set(EMOTIONS)
+    note = next(t for t in texts(app.markdown) if t.startswith(("All 7 models say", "The models disagree")))
+    if note.startswith("The models disagree"):
+        assert "classic ML models say" in note and "deep learning models say" in note
+    assert len(app.get("plotly_chart")) == 2  # the chosen model's bars and every model's heatmap
