@@ -9,6 +9,11 @@ Phase 2 (the detector pipeline, 500 predictions): 10 threads share one cached mo
 detector, as the server's sessions do, and run 500 photo analyses; the process's memory is sampled
 every 50, to show it levels off instead of growing with the number of predictions.
 
+Phase 3 (class mode, 2 classes x 30 students): 60 threads join two quiz classes on one SQLite
+database in WAL mode (the server's default) and answer 20 faces each as fast as they can — a worse
+burst than a class pressing buttons. Reports each answer's acknowledgement time (the store call the
+page makes), lost answers (must be 0) and whether each class saw only its own students.
+
 Requests only go to 127.0.0.1; both phases are bounded in count and time and stop by themselves.
 Writes ``benchmarks/load_results.json``. Exit status 1 if there was any error or unbounded growth.
 """
@@ -258,6 +263,64 @@ def phase_two(threads: int, predictions: int) -> dict:
     }
 
 
+#: Class-mode target: every answer acknowledged within this many seconds.
+ANSWER_LIMIT_S = 1.0
+
+
+def phase_three(classes: int = 2, students: int = 30, faces: int = 20) -> dict:
+    """Students answering at once in ``classes`` classes on one WAL SQLite database."""
+    from fer_core.classroom import Classroom, open_engine
+
+    with tempfile.TemporaryDirectory() as folder:
+        room = Classroom(open_engine(f"sqlite:///{folder}/classroom.sqlite"))
+        started = [room.start("cnn", list(range(faces))) for _ in range(classes)]
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        gate = threading.Barrier(classes * students)
+
+        def student(code: str, number: int) -> None:
+            try:
+                me = room.join(code, f"student {number}")
+                gate.wait(timeout=60)  # everyone starts answering at the same moment
+                for position in range(faces):
+                    t = time.perf_counter()
+                    room.answer(code, me.token, position, (position + number) % 7)
+                    with lock:
+                        latencies.append(time.perf_counter() - t)
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+        threads = [threading.Thread(target=student, args=(code, n)) for code, _ in started for n in range(students)]
+        t0 = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        wall = time.perf_counter() - t0
+        boards = [room.board(code, key) for code, key in started]
+    expected = classes * students * faces
+    stored = sum(board.answered for board in boards)
+    isolated = all(len(board.nicknames) == students for board in boards)
+    ordered = sorted(latencies)
+    return {
+        "classes": classes,
+        "students": classes * students,
+        "answers_sent": len(latencies),
+        "answers_stored": stored,
+        "lost": expected - stored,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "seconds": round(wall, 2),
+        "median_ms": round(1000 * statistics.median(ordered), 1) if ordered else None,
+        "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
+        "max_ms": round(1000 * ordered[-1], 1) if ordered else None,
+        "classes_isolated": isolated,
+        "met": bool(ordered and ordered[-1] <= ANSWER_LIMIT_S and stored == expected and isolated),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10, help="detector users (browser tabs)")
@@ -274,10 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         report["server"] = {"skipped": "Debian chromium is missing at /usr/bin/chromium", "errors": 0}
     print(f"[load] phase 2: {args.predictions} predictions from 10 threads", file=sys.stderr, flush=True)
     report["pipeline"] = phase_two(10, args.predictions)
+    print("[load] phase 3: 2 quiz classes x 30 students answering at once", file=sys.stderr, flush=True)
+    report["classroom"] = phase_three()
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    server, pipeline = report["server"], report["pipeline"]
-    failed = server["errors"] or pipeline["errors"] or not pipeline["bounded"]
+    server, pipeline, classroom = report["server"], report["pipeline"], report["classroom"]
+    failed = server["errors"] or pipeline["errors"] or not pipeline["bounded"] or not classroom["met"]
     print("load test:", "FAILED" if failed else "passed", file=sys.stderr)
     return 1 if failed else 0
 

@@ -18,8 +18,10 @@ import hmac
 import json
 import re
 import secrets
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +161,22 @@ class Classroom:
     def __init__(self, engine: Engine, teacher_password: str | None = None) -> None:
         self.engine = engine
         self._password_hash = _hash(teacher_password) if teacher_password else None
+        # SQLite has one writer at a time; when many threads write at once, its busy handler backs
+        # off in sleeps of up to 100 ms, so a few answers would wait seconds. Queueing this server's
+        # writes on a lock keeps every wait short and in order (other servers' writes still meet
+        # the busy timeout; several servers should share PostgreSQL instead).
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         metadata.create_all(engine)
+
+    @contextmanager
+    def _writing(self) -> Iterator[Any]:
+        """A write transaction (queued behind this server's other SQLite writes)."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     # -- teacher -----------------------------------------------------------------------------
 
@@ -171,7 +188,7 @@ class Classroom:
         for _ in range(20):
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
             try:
-                with self.engine.begin() as conn:
+                with self._writing() as conn:
                     conn.execute(
                         insert(classes).values(
                             code=code,
@@ -206,13 +223,13 @@ class Classroom:
 
     def set_show_summary(self, code: str, key: str, show: bool) -> None:
         info = self._check_teacher(code, key)
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(update(classes).where(classes.c.code == info.code).values(show_summary=bool(show)))
 
     def end(self, code: str, key: str) -> None:
         """Stop taking answers (the board stays until the class is deleted)."""
         info = self._check_teacher(code, key)
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(classes)
                 .where(and_(classes.c.code == info.code, classes.c.ended_at.is_(None)))
@@ -222,7 +239,7 @@ class Classroom:
     def delete(self, code: str, key: str) -> None:
         """Remove the class, its nicknames and its answers."""
         info = self._check_teacher(code, key)
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(delete(answers).where(answers.c.class_code == info.code))
             conn.execute(delete(students).where(students.c.class_code == info.code))
             conn.execute(delete(classes).where(classes.c.code == info.code))
@@ -257,7 +274,7 @@ class Classroom:
         nickname = check_nickname(nickname)
         token = secrets.token_urlsafe(16)
         try:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(
                     insert(students).values(
                         class_code=info.code, nickname=nickname, token_hash=_hash(token), joined_at=time.time()
@@ -289,7 +306,7 @@ class Classroom:
         if not 0 <= int(emotion) < NUM_CLASSES:
             raise ClassroomError("That is not one of the seven emotions.")
         try:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 student_id = self._student_id(conn, info.code, token)
                 conn.execute(
                     insert(answers).values(
