@@ -287,5 +287,10 @@ def explain_face(
         heat = linear_contribution(model, face, index)
         if heat is None:
             return None
-        return Explanation(heat, "contribution", "Linear contribution: weight x pixel for this emotion, in size.")
+        return Explanation(
+            heat,
+            "contribution",
+            "How much each pixel pushed the answer towards this emotion (weight × pixel; brighter = more). Pixel "
+            "features only: the HOG edge features are not drawn.",
+        )
     return None

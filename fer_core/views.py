@@ -94,15 +94,36 @@ def pixel_histogram(summary: dict[str, Any], *, unit_scale: bool) -> pd.DataFram
 
 
 def histogram_note(summary: dict[str, Any]) -> str:
-    """A sentence on the peaks at the ends of the intensity range, from the train histogram."""
+    """A sentence on the ends of the intensity range, compared with their neighbouring grey levels.
+
+    Pure black (0) is set against levels 1-5 and pure white (255) against 250-254: a real pile-up
+    (clipping after contrast stretching) makes the end level stand out from its neighbours. The
+    wording follows the measured ratio (1.5x or more counts as a pile-up).
+    """
     counts = np.asarray(summary["pixel_histogram"]["train"], dtype=np.float64)
     share = counts / counts.sum()
-    middle = float(np.median(share[1:255]))
-    return (
-        f"Pure black (0) holds {share[0]:.2%} of all training pixels and pure white (255) {share[255]:.2%}, "
-        f"against a typical {middle:.2%} for a mid-grey level: many faces were contrast-stretched and clipped, "
-        f"so both ends pile up. Mean intensity {summary['pixel_mean']:.0f} ± {summary['pixel_std']:.0f}."
-    )
+    ends = {
+        "black (0)": (share[0], float(share[1:6].mean())),
+        "white (255)": (share[255], float(share[250:255].mean())),
+    }
+    parts, piled = [], []
+    for name, (end, near) in ends.items():
+        ratio = end / near if near > 0 else float("inf")
+        parts.append(
+            f"pure {name} holds {end:.2%} of the training pixels, {ratio:.1f}x its neighbouring levels ({near:.2%})"
+        )
+        if ratio >= 1.5:
+            piled.append(name.split()[0])
+    if piled:
+        verdict = (
+            f"so {' and '.join(piled)} pile{'s' if len(piled) == 1 else ''} up: many faces were contrast-stretched "
+            "and clipped"
+        )
+    else:
+        verdict = "so neither end piles up: clipping is rare"
+    text = "; ".join(parts)
+    mean = f"Mean intensity {summary['pixel_mean']:.0f} ± {summary['pixel_std']:.0f}."
+    return f"{text[0].upper()}{text[1:]}, {verdict}. {mean}"
 
 
 def per_class_brightness(summary: dict[str, Any]) -> pd.DataFrame:
@@ -172,11 +193,18 @@ def drift_note(summary: dict[str, Any]) -> str:
     """The measured train / test differences against their alarm levels, and why they matter."""
     drift = summary["drift"]
     metrics, thresholds = drift["metrics"], drift["thresholds"]
+    parts = []
+    for metric in ("contrast", "sharpness"):
+        m = metrics[metric]
+        train, test = m["train"]["quantiles"]["p50"], m["test"]["quantiles"]["p50"]
+        higher = "test" if test > train else "train"
+        parts.append(
+            f"median {metric} is {m['relative_difference']:.0%} higher in {higher} (train {train:,.1f}, test "
+            f"{test:,.1f}; alarm at {thresholds[metric]:.0%})"
+        )
     return (
-        f"Median contrast differs by {metrics['contrast']['relative_difference']:.0%} and median sharpness by "
-        f"{metrics['sharpness']['relative_difference']:.0%} (alarm levels {thresholds['contrast']:.0%} and "
-        f"{thresholds['sharpness']:.0%}). **Why it matters:** the validation split is carved from train, so "
-        "if test images were blurrier or flatter, a model could ace validation and still fail on test."
+        f"{parts[0][0].upper()}{parts[0][1:]}; {parts[1]}. **Why it matters:** the validation split is carved "
+        "from train, so if test images differ, a model can ace validation and still do worse on test."
     )
 
 
@@ -226,11 +254,19 @@ def leaderboard_note(cards: ModelCards) -> str:
     support = {e: m["support"] for e, m in card.headline_metrics["per_class"].items()}
     majority = max(support, key=support.get)
     total = sum(support.values())
-    return (
+    note = (
         f"Best so far: **{card.title}** with {card.test_accuracy:.1%} accuracy on {total:,} test images. "
-        f"For scale: always answering *{majority}* would score {support[majority] / total:.1%}, and humans agree "
-        "with the FER2013 labels only about 65% of the time."
+        f"For scale: always answering *{majority}* would score {support[majority] / total:.1%}."
     )
+    plus = card.ferplus_test or {}
+    if plus.get("fer2013_label_agreement") is not None:
+        note += (
+            f" And people? FER2013's labels are one person's guess: asked about the same test faces, the majority "
+            f"of 10 FER+ annotators agrees with them on only {plus['fer2013_label_agreement']:.1%}, and "
+            f"{card.title} agrees with that majority on {plus['accuracy']:.1%}. So {card.test_accuracy:.1%} means "
+            "agreeing with one labeller, not being right about how a person feels."
+        )
+    return note
 
 
 def default_detector_model(cards: ModelCards) -> str | None:
@@ -459,15 +495,25 @@ def importance_note(importance: np.ndarray) -> str:
     )
 
 
-def logreg_weights_note(card: ModelCard) -> str:
-    """How to read the logistic-regression weight images, and what its HOG features add (from its card)."""
+def logreg_weights_note(card: ModelCard, weight_share: float | None = None) -> str:
+    """How to read the logistic-regression weight images, and what they leave out (from its card and weights).
+
+    ``weight_share`` is the pixels' share of the model's total absolute weight (the rest is on HOG).
+    """
     note = (
-        "Blue pixels push the model towards that emotion when they are bright, red ones away from it. "
-        "Because the model is linear, each emotion gets exactly one template."
+        "Each image is one emotion's template: where a bright pixel pushes the answer towards that emotion the "
+        "image is blue, where it pushes away, red. The model is linear, so this is exactly what it computes."
     )
     if card.params.get("features") != "hog+pixels":
         return note
-    note += " This model also sees HOG features (edge directions per 8x8 cell); the images show only its pixel weights."
+    if weight_share is not None:
+        note += (
+            f" But these pictures show only the pixel weights, {weight_share:.0%} of the model's total weight; "
+            f"the other {1 - weight_share:.0%} sits on HOG features (edge directions in 8x8-pixel cells), which "
+            "are not pixels and cannot be drawn this way."
+        )
+    else:
+        note += " These pictures show only its pixel weights; its HOG features (edge directions) are not drawn."
     pixels_only = (card.extra.get("features_experiment") or {}).get("pixels_only", {}).get("test_accuracy")
     if isinstance(pixels_only, (int, float)) and card.test_accuracy is not None:
         note += (
@@ -475,6 +521,12 @@ def logreg_weights_note(card: ModelCard) -> str:
             f"instead of {card.test_accuracy:.0%}."
         )
     return note
+
+
+def pixel_weight_share(estimator: Any) -> float:
+    """The pixels' share of a logistic regression's total absolute weight on standardised features."""
+    weights = np.abs(linear_feature_weights(estimator))
+    return float(weights[:, -N_PIXELS:].sum() / weights.sum())
 
 
 def count_faces(n: int) -> str:

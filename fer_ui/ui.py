@@ -27,7 +27,7 @@ from fer_core.live import LiveProcessor
 from fer_core.models import FerModel, get_spec
 from fer_core.quiz import QuizBank
 from fer_core.summary import summarize
-from fer_core.views import logreg_pixel_weights, not_compared, train_command
+from fer_core.views import logreg_pixel_weights, not_compared, pixel_weight_share, train_command
 from fer_ui.figures import style
 from fer_ui.navigation import ensure_navigation
 from fer_ui.process import prepare_process
@@ -153,6 +153,19 @@ def _logreg_weights(models_dir: str, created: str, _trained: FerModel) -> np.nda
 def logreg_weights(card: ModelCard) -> np.ndarray:
     """Pixel weights ``(7, 48, 48)`` of the installed logistic regression (once per installed model)."""
     return _logreg_weights(str(default_models_dir()), card.created, get_model("logreg", card))
+
+
+@st.cache_data(show_spinner=False)
+def _logreg_pixel_share(models_dir: str, created: str, _trained: FerModel) -> float:
+    return pixel_weight_share(_trained.estimator_)
+
+
+def logreg_pixel_share(card: ModelCard) -> float | None:
+    """The pixels' share of the installed logistic regression's weight (the rest is on HOG features)."""
+    try:
+        return _logreg_pixel_share(str(default_models_dir()), card.created, get_model("logreg", card))
+    except (FerError, AttributeError, ValueError):
+        return None
 
 
 @st.cache_resource(show_spinner=False)

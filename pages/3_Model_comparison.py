@@ -207,6 +207,6 @@ except FerError as exc:
     weights, logreg_problem = None, str(exc)
 if weights is not None:
     ui.chart(figures.weights_figure(weights), height=260, title="Logistic regression: pixel weights per class")
-    st.caption(views.logreg_weights_note(trained["logreg"]))
+    st.caption(views.logreg_weights_note(trained["logreg"], ui.logreg_pixel_share(trained["logreg"])))
 else:
     ui.not_trained_card("logreg", logreg_problem or "Its coefficient images appear here once it is trained.")

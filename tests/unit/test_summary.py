@@ -11,7 +11,7 @@ from support.data import synthetic_faces
 
 from fer_core.constants import EMOTIONS
 from fer_core.data import FerDataset
-from fer_core.summary import drift_check, image_contrast, image_sharpness, summarize
+from fer_core.summary import DRIFT_THRESHOLDS, drift_check, image_contrast, image_sharpness, summarize
 
 
 def make_dataset(x_train: np.ndarray, x_test: np.ndarray) -> FerDataset:
@@ -89,15 +89,26 @@ class TestDrift:
         assert result["flagged"] is True
         assert result["metrics"]["sharpness"]["flagged"]
         assert result["metrics"]["sharpness"]["relative_difference"] > 0.5
-        assert result["verdict"].startswith("Warning") and "sharpness" in result["verdict"]
+        assert result["verdict"].startswith("Marked drift: sharpness is") and "higher in test" in result["verdict"]
 
     def test_low_contrast_train_split_is_flagged(self) -> None:
         faces = synthetic_faces(300, seed=5).astype(np.float32)
         train = np.clip(128 + 0.7 * (faces - 128), 0, 255).astype(np.uint8)  # std ~54 -> ~38, as in the bad copy
         result = drift_check(train, synthetic_faces(150, seed=6))
         assert result["metrics"]["contrast"]["flagged"] and result["flagged"]
-        assert result["metrics"]["contrast"]["relative_difference"] == pytest.approx(0.3, abs=0.03)
+        # Read as "test has 43 % more contrast" (larger / smaller - 1), not "30 % less".
+        assert result["metrics"]["contrast"]["relative_difference"] == pytest.approx(1 / 0.7 - 1, abs=0.05)
         assert "contrast" in result["verdict"]
+
+    def test_the_gap_reads_as_how_much_higher_one_median_is(self) -> None:
+        sharp = synthetic_faces(200, seed=5)
+        soft = np.stack([cv2.GaussianBlur(face, (3, 3), 0.6) for face in sharp])
+        result = drift_check(soft, sharp)
+        metric = result["metrics"]["sharpness"]
+        train, test = metric["train"]["quantiles"]["p50"], metric["test"]["quantiles"]["p50"]
+        assert metric["relative_difference"] == pytest.approx(test / train - 1, abs=0.01)
+        # The verdict box agrees with the number it reports: flagged exactly when above the alarm level.
+        assert metric["flagged"] == (metric["relative_difference"] > DRIFT_THRESHOLDS["sharpness"])
 
     def test_summary_carries_the_drift_check(self) -> None:
         train = np.stack([cv2.GaussianBlur(face, (5, 5), 1.5) for face in synthetic_faces(140, seed=7)])

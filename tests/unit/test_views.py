@@ -73,6 +73,8 @@ class TestCardViews:
         assert "HOG" not in views.logreg_weights_note(card)
         card.params["features"] = "hog+pixels"
         assert "show only its pixel weights" in views.logreg_weights_note(card)
+        shared = views.logreg_weights_note(card, weight_share=0.56)
+        assert "only the pixel weights, 56% of the model's total weight; the other 44% sits on HOG" in shared
         assert "raw pixels alone" not in views.logreg_weights_note(card)  # no measured number, no claim
         card.extra["features_experiment"] = {"pixels_only": {"test_accuracy": 0.3741}}
         assert "on raw pixels alone the same classifier scores about 37% instead of 50%" in views.logreg_weights_note(
@@ -170,3 +172,30 @@ class TestFigures:
     def test_card_without_test_numbers_has_no_headline(self) -> None:
         with pytest.raises(ValueError, match="not evaluated"):
             views.comparison_row(ModelCard(name="cnn"))
+
+
+class TestTeachingNotesMatchTheirNumbers:
+    def histogram(self, black: float, white: float) -> dict:
+        counts = np.full(256, 1000.0)
+        counts[0], counts[255] = 1000 * black, 1000 * white
+        return {"pixel_histogram": {"train": counts.tolist()}, "pixel_mean": 128.0, "pixel_std": 60.0}
+
+    def test_pile_up_only_when_the_ends_stand_out(self) -> None:
+        from fer_core.views import histogram_note
+
+        assert "so black and white pile up" in histogram_note(self.histogram(2.0, 3.0))
+        assert "so white piles up" in histogram_note(self.histogram(1.02, 3.0))
+        flat = histogram_note(self.histogram(1.02, 1.01))
+        assert "neither end piles up" in flat and "1.0x its neighbouring levels" in flat
+
+    def test_leaderboard_note_uses_the_ferplus_numbers_of_the_card(self) -> None:
+        from fer_core.artifacts import list_cards
+        from fer_core.views import leaderboard_note
+
+        cards = list_cards()
+        best = cards.cards[cards.best(among=cards.evaluated)]
+        note = leaderboard_note(cards)
+        assert "65%" not in note.replace("65.5%", "")  # no unexplained round number about "humans"
+        if best.ferplus_test:
+            assert f"{best.ferplus_test['fer2013_label_agreement']:.1%}" in note
+            assert f"{best.ferplus_test['accuracy']:.1%}" in note
