@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import sys
 import tempfile
@@ -65,6 +66,9 @@ def theirs(clip: Path, outdir: Path) -> tuple[float, int, int] | None:
     # OpenCV we install has no windows, so those two become no-ops while it runs.
     gui = cv2.waitKey, cv2.destroyAllWindows
     cv2.waitKey, cv2.destroyAllWindows = (lambda *_: -1), (lambda *_: None)
+    here = Path.cwd()
+    outdir.mkdir(parents=True, exist_ok=True)
+    os.chdir(outdir)  # fer writes its results to ./data.csv whatever it is told: keep that out of the checkout
     try:
         video = Video(str(clip), outdir=str(outdir))
         started = time.perf_counter()
@@ -74,6 +78,7 @@ def theirs(clip: Path, outdir: Path) -> tuple[float, int, int] | None:
         seconds = time.perf_counter() - started
         del video
     finally:
+        os.chdir(here)
         cv2.waitKey, cv2.destroyAllWindows = gui
     return seconds, len(data), sum(1 for frame in data if frame)
 

@@ -40,7 +40,10 @@ def model_dir(name: str, models_dir: Path | None = None) -> Path:
 
 
 def write_artifact(model: FerModel, card: ModelCard, models_dir: Path | None = None) -> Path:
-    """Save ``model`` and ``card`` atomically into ``models_dir/<name>``; return that folder."""
+    """Save ``model`` and ``card`` atomically into ``models_dir/<name>``; return that folder.
+
+    A model it replaces is kept under ``.versions/`` (see :func:`install_artifact`).
+    """
     root = Path(models_dir or default_models_dir())
     root.mkdir(parents=True, exist_ok=True)
     target = root / model.name
@@ -49,7 +52,7 @@ def write_artifact(model: FerModel, card: ModelCard, models_dir: Path | None = N
         model_path = model.save(staging)
         card = card.with_file(model_path.name, model_path.stat().st_size)
         (staging / CARD_NAME).write_text(card.to_json())
-        _swap_into_place(staging, target)
+        _swap_into_place(staging, target, keep=_version_slot(root, model.name))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -71,22 +74,48 @@ def update_card(card: ModelCard, models_dir: Path | None = None) -> Path:
     return directory / CARD_NAME
 
 
+#: Earlier versions of installed models, kept by :func:`install_artifact` (git-ignored).
+VERSIONS_DIR = ".versions"
+
+
 def install_artifact(source: Path, models_dir: Path | None = None) -> Path:
-    """Copy a finished model folder (e.g. from ``runs/``) into the models directory atomically."""
+    """Copy a finished model folder (e.g. from ``runs/``) into the models directory atomically.
+
+    The model it replaces (the shipped one included) is kept under ``.versions/<name>/``, so
+    :func:`restore_version` can bring it back.
+    """
     card = read_card(source)
     root = Path(models_dir or default_models_dir())
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=root))
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True)
-        _swap_into_place(staging, root / card.name)
+        _swap_into_place(staging, root / card.name, keep=_version_slot(root, card.name))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return root / card.name
 
 
-def _swap_into_place(staging: Path, target: Path) -> None:
+def _version_slot(root: Path, name: str) -> Path | None:
+    """Where the currently installed ``name`` goes when replaced (None if nothing is installed)."""
+    current = root / name
+    if not (current / CARD_NAME).is_file():
+        return None
+    try:
+        created = read_card(current).created or "unknown"
+    except ModelNotFoundError:
+        created = "unreadable"
+    stamp = "".join(ch for ch in created if ch.isalnum())[:14] or "unknown"
+    slot = root / VERSIONS_DIR / name / stamp
+    n = 1
+    while slot.exists():
+        n += 1
+        slot = root / VERSIONS_DIR / name / f"{stamp}-{n}"
+    return slot
+
+
+def _swap_into_place(staging: Path, target: Path, keep: Path | None = None) -> None:
     backup = target.with_name(f".{target.name}.backup")
     shutil.rmtree(backup, ignore_errors=True)
     if target.exists():
@@ -97,7 +126,33 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         if backup.exists() and not target.exists():
             os.replace(backup, target)
         raise
+    if keep is not None and backup.exists():
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(backup, keep)
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def list_versions(name: str, models_dir: Path | None = None) -> list[tuple[str, ModelCard]]:
+    """Earlier versions of ``name`` kept by installs: ``(version id, card)``, newest first."""
+    folder = Path(models_dir or default_models_dir()) / VERSIONS_DIR / name
+    versions = []
+    for path in sorted(folder.iterdir(), reverse=True) if folder.is_dir() else []:
+        try:
+            versions.append((path.name, read_card(path)))
+        except ModelNotFoundError:
+            continue
+    return versions
+
+
+def restore_version(name: str, version: str, models_dir: Path | None = None) -> Path:
+    """Bring back an earlier version of ``name`` (the one installed now is kept as a version in turn)."""
+    root = Path(models_dir or default_models_dir())
+    source = root / VERSIONS_DIR / name / version
+    if not (source / CARD_NAME).is_file() or "/" in version or version.startswith("."):
+        raise ModelNotFoundError(f"There is no earlier version {version!r} of {name} to restore.")
+    target = install_artifact(source, root)
+    shutil.rmtree(source, ignore_errors=True)
+    return target
 
 
 def read_card(directory: Path) -> ModelCard:

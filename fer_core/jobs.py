@@ -49,6 +49,10 @@ class JobBusyError(FerError):
     """A training job is already running on this server."""
 
 
+class NotYourJobError(FerError):
+    """Only the browser session that started a job may stop or install it."""
+
+
 def default_runs_dir() -> Path:
     """``$FER_RUNS_DIR`` if set, else the git-ignored ``runs/`` folder."""
     env = os.environ.get(RUNS_DIR_ENV, "")
@@ -136,6 +140,7 @@ class _JobRecord:
     error: str | None = None
     installed_to: Path | None = None
     stop: Any = None  # a multiprocessing Event shared with the child process
+    session: str | None = None  # the browser session that started it (None: started outside a page)
 
     def stop_requested(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -231,6 +236,7 @@ class JobManager:
         limit: int | None = None,
         owner: str = "Someone",
         data_dir: str | os.PathLike[str] | None = None,
+        session: str | None = None,
     ) -> JobState:
         """Start training ``name`` in the background; raise JobBusyError if a job is running."""
         spec = get_spec(name)
@@ -253,6 +259,7 @@ class JobManager:
                 limit=limit,
                 run_dir=self.runs_dir / f"{stamp}-{name}",
                 stop=context.Event(),
+                session=session,
             )
             self._record = record
             root = str(resolve_data_dir(data_dir))
@@ -262,8 +269,21 @@ class JobManager:
             self._thread.start()
             return record.snapshot()
 
-    def stop(self) -> None:
+    def owned_by(self, session: str | None) -> bool:
+        """True if ``session`` may stop or install the current job (its starter, or any for page-less jobs)."""
+        with self._lock:
+            record = self._record
+            return record is None or record.session is None or record.session == session
+
+    def _check_owner(self, session: str | None, action: str) -> None:
+        if not self.owned_by(session):
+            with self._lock:
+                owner = self._record.owner if self._record else "someone"
+            raise NotYourJobError(f"Only {owner}, who started this run in their own browser tab, can {action} it.")
+
+    def stop(self, session: str | None = None) -> None:
         """Ask the running job to stop at the next batch (keeping the best weights so far)."""
+        self._check_owner(session, "stop")
         with self._lock:
             if self._record is not None and self._record.status in ACTIVE_STATUSES:
                 self._record.stop.set()
@@ -279,8 +299,12 @@ class JobManager:
         thread.join(timeout)
         return not thread.is_alive()
 
-    def install(self, models_dir: Path | None = None) -> Path:
-        """Install the finished job's model into the models folder ("Use this model")."""
+    def install(self, models_dir: Path | None = None, session: str | None = None) -> Path:
+        """Install the finished job's model into the models folder ("Use this model").
+
+        The model it replaces is kept as an earlier version (see :func:`fer_core.artifacts.restore_version`).
+        """
+        self._check_owner(session, "install")
         with self._lock:
             record = self._record
             if record is None or record.status != "done" or record.artifact_dir is None:

@@ -927,3 +927,30 @@ CAMERA_HELP = (
     "No picture? Check that your device has a camera, that no other app is using it, and that you allowed this "
     "page to use it (the camera icon in the address bar). If you refused once, allow it there and reload."
 )
+
+
+def install_concerns(run: ModelCard, installed: ModelCard | None) -> list[str]:
+    """Why installing a finished run may be a mistake, in sentences (empty when it is no worse).
+
+    A run below always answering the commonest emotion has learnt nothing useful; a run below the
+    installed model would replace a better one for every user of this server.
+    """
+    concerns = []
+    accuracy = run.headline_accuracy
+    if accuracy is None:
+        return ["This run has no test accuracy, so nobody can tell whether it is any good."]
+    support = {e: m["support"] for e, m in run.headline_metrics["per_class"].items()}
+    commonest = max(support, key=support.get)
+    baseline = support[commonest] / sum(support.values())
+    if accuracy < baseline:
+        concerns.append(
+            f"This run scores {accuracy:.1%}, below always answering *{commonest}* ({baseline:.1%}): it has not "
+            "learnt to recognise emotions yet."
+        )
+    if installed is not None and installed.headline_accuracy is not None and accuracy < installed.headline_accuracy:
+        concerns.append(
+            f"It is worse than the installed {installed.title} ({accuracy:.1%} against "
+            f"{installed.headline_accuracy:.1%}), and installing replaces that model for everyone using this "
+            "server (it can be restored below)."
+        )
+    return concerns

@@ -282,6 +282,14 @@ def webcam_stream(key: str, processor: LiveProcessor) -> Any:
     )
 
 
+def session_id() -> str:
+    """This browser tab's Streamlit session id (who started a training job, for example)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
+
+
 def responsible_use_link() -> None:
     """One line linking the Responsible use page (a relative link: works behind any base URL)."""
     st.markdown(

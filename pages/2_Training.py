@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from fer_core import views
+from fer_core.artifacts import list_versions, restore_version
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
 from fer_core.ferplus import CREDIT
@@ -137,7 +138,13 @@ def hog_toggle(defaults: Any, key: str) -> bool:
 def start_job(request: dict[str, Any]) -> None:
     """Start a job, or remember why not (another one is running)."""
     try:
-        manager.start(request["name"], params=request["params"], limit=request["limit"], owner=request["owner"])
+        manager.start(
+            request["name"],
+            params=request["params"],
+            limit=request["limit"],
+            owner=request["owner"],
+            session=ui.session_id(),
+        )
         st.session_state.pop("busy", None)
         st.session_state.pop("pending", None)
     except JobBusyError as exc:
@@ -176,9 +183,17 @@ def render_progress(state: JobState) -> None:
     else:
         st.progress(0.0, text=state.message)
     render_curves(state)
-    st.button(
-        "■ Stop (keeps the best weights so far)", on_click=manager.stop, disabled=state.stop_requested, key="stop"
-    )
+    me = ui.session_id()
+    if manager.owned_by(me):
+        st.button(
+            "■ Stop (keeps the best weights so far)",
+            on_click=manager.stop,
+            args=(me,),
+            disabled=state.stop_requested,
+            key="stop",
+        )
+    else:
+        st.caption(f"You are watching {state.owner}'s run: only the browser tab that started it can stop it.")
 
 
 @st.fragment(run_every=1.0)
@@ -225,16 +240,46 @@ def render_result(state: JobState) -> None:
             )
     if shipped is None:
         st.caption(f"No {state.display_name} is installed yet, so there is nothing to compare against.")
+    me = ui.session_id()
     if state.installed_to is not None:
         st.success(f"Installed into `{state.installed_to}`; the other pages now use this model.")
-    elif st.button("✓ Use this model", type="primary", key="install"):
-        try:
-            target = manager.install()
-        except (FerError, OSError) as exc:
-            st.error(f"Could not install the model: {exc}")
-        else:
-            st.success(f"Installed into `{target}` (the previous model was kept until the new one was complete).")
+    elif not manager.owned_by(me):
+        st.caption(f"This is {state.owner}'s run: only the browser tab that started it can install it.")
+    else:
+        concerns = views.install_concerns(card, shipped)
+        for concern in concerns:
+            st.warning(concern)
+        confirmed = not concerns or st.checkbox("I understand — install it anyway", key="install_confirm")
+        if st.button("✓ Use this model", type="primary", key="install", disabled=not confirmed):
+            try:
+                target = manager.install(session=me)
+            except (FerError, OSError) as exc:
+                st.error(f"Could not install the model: {exc}")
+            else:
+                st.success(f"Installed into `{target}`; the model it replaced is kept and can be restored below.")
     st.caption(f"This run is kept in `{state.run_dir}`.")
+
+
+def render_versions(name: str) -> None:
+    """Earlier versions of the selected model, with Restore."""
+    versions = list_versions(name)
+    if not versions:
+        return
+    with st.expander(f"Earlier versions of {REGISTRY[name].display_name} ({len(versions)})"):
+        labels = {
+            vid: f"{c.created[:16].replace('T', ' ')} — "
+            + (f"{c.headline_accuracy:.1%} test accuracy" if c.headline_accuracy is not None else "not evaluated")
+            for vid, c in versions
+        }
+        chosen = st.selectbox("Version", list(labels), format_func=labels.get, key=f"version-{name}")
+        if st.button("Restore this version", key=f"restore-{name}"):
+            try:
+                restore_version(name, chosen)
+            except (FerError, OSError) as exc:
+                st.error(f"Could not restore it: {exc}")
+            else:
+                st.success("Restored; the model it replaced is kept as an earlier version in turn.")
+                st.rerun()
 
 
 # ---- controls ---------------------------------------------------------------------------------
@@ -251,6 +296,7 @@ name = st.selectbox(
     index=names.index("cnn_basic"),
 )
 st.caption(get_spec(name).description)
+render_versions(name)
 params, limit = hyperparameters_ui(name)
 owner = st.text_input("Your name (shown to others while you train)", value="A student", key="owner")
 request = {"name": name, "params": params, "limit": limit, "owner": owner}

@@ -151,10 +151,24 @@ class TestTraining:
         assert_clean(app)
         assert "Finished training Basic CNN" in app.success[0].value
         assert len(plotly_charts(app)) >= 2  # curves and confusion matrices
+        # Another browser tab (a student) sees the run but can neither install nor stop it.
+        other = run_page("training")
+        assert not [b for b in other.button if b.key == "install"]
+        assert any("only the browser tab that started it can install it" in c.value for c in other.caption)
+        before = (models_dir / "cnn_basic" / "card.json").read_text()
+        concerns = [w.value for w in app.warning if "below always answering" in w.value or "worse than" in w.value]
+        if concerns:  # a 1-epoch run is usually worse: installing needs an explicit confirmation
+            assert app.button(key="install").disabled
+            app.checkbox(key="install_confirm").check().run()
         app.button(key="install").click().run()
         assert_clean(app)
         card = (models_dir / "cnn_basic" / "card.json").read_text()
         assert '"n_train": 400' in card  # 500 images minus the 20% validation split
+        kept = list((models_dir / ".versions" / "cnn_basic").iterdir())
+        assert len(kept) == 1 and (kept[0] / "card.json").read_text() == before  # the replaced model is kept
+        app.button(key="restore-cnn_basic").click().run()
+        assert_clean(app)
+        assert (models_dir / "cnn_basic" / "card.json").read_text() == before  # and restored
 
 
 class TestComparison:

@@ -120,6 +120,30 @@ class TestTrainingFaults:
         manager.install(installed)  # only now does the installed model change
         assert tree_bytes(installed) != before
 
+    def test_only_the_starting_session_can_stop_or_install_and_versions_are_kept(
+        self, installed: Path, data_folder: Path, tmp_path: Path
+    ) -> None:
+        from fer_core.artifacts import list_versions, read_card, restore_version
+        from fer_core.jobs import NotYourJobError
+
+        before = read_card(installed / "logreg")
+        manager = JobManager(tmp_path / "runs")
+        manager.start("logreg", params=QUICK_LOGREG, data_dir=data_folder, session="teacher-tab", owner="Ms K")
+        with pytest.raises(NotYourJobError, match="Only Ms K, who started this run"):
+            manager.stop(session="student-tab")
+        state = finish(manager)
+        assert state.status == "done", state.error
+        with pytest.raises(NotYourJobError, match="can install it"):
+            manager.install(installed, session="student-tab")
+        assert read_card(installed / "logreg").created == before.created  # nothing changed
+        manager.install(installed, session="teacher-tab")
+        assert read_card(installed / "logreg").created == state.card.created
+        versions = list_versions("logreg", installed)
+        assert [card.created for _, card in versions] == [before.created]  # the replaced model is kept
+        restore_version("logreg", versions[0][0], installed)
+        assert read_card(installed / "logreg").created == before.created
+        assert [card.created for _, card in list_versions("logreg", installed)] == [state.card.created]
+
     def test_two_sessions_press_start_together(self, data_folder: Path, tmp_path: Path) -> None:
         manager = JobManager(tmp_path / "runs")
         barrier = threading.Barrier(2)

@@ -199,3 +199,16 @@ class TestTeachingNotesMatchTheirNumbers:
         if best.ferplus_test:
             assert f"{best.ferplus_test['fer2013_label_agreement']:.1%}" in note
             assert f"{best.ferplus_test['accuracy']:.1%}" in note
+
+
+def test_install_concerns_compare_with_the_baseline_and_the_installed_model() -> None:
+    installed = evaluated_card("cnn_basic", 0.55)
+    good = evaluated_card("cnn_basic", 0.60)
+    assert views.install_concerns(good, installed) == []
+    worse = evaluated_card("cnn_basic", 0.40)
+    (concern,) = views.install_concerns(worse, installed)
+    assert "worse than the installed" in concern and "40.0% against 55.0%" in concern
+    useless = evaluated_card("cnn_basic", 0.10)
+    concerns = views.install_concerns(useless, installed)
+    assert len(concerns) == 2 and "below always answering" in concerns[0]
+    assert views.install_concerns(useless, None)[0].startswith("This run scores 10.0%, below always answering")
