@@ -132,7 +132,8 @@ def keras_callbacks(
             monitor = logs.get("val_accuracy", logs.get("accuracy", 0.0))
             if monitor > self.best:
                 self.best = monitor
-                if params.get("restore_best"):
+                # Kept for restore_best, and whenever a Stop may come: a stopped run keeps its best epoch.
+                if params.get("restore_best") or stop is not None:
                     self.best_weights = self.model.get_weights()
             emit(
                 callback,
@@ -148,7 +149,11 @@ def keras_callbacks(
             )
 
         def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-            if self.best_weights is not None:
+            # A recipe without restore_best (a decaying schedule's last epoch is its result) keeps its
+            # last weights when it runs to the end; stopped early, it keeps the best epoch seen.
+            if self.best_weights is not None and (
+                params.get("restore_best") or getattr(model, "stopped_early_", False)
+            ):
                 self.model.set_weights(self.best_weights)
             emit(callback, ProgressEvent("end", model.name, epoch=self.epoch, epochs=epochs))
 

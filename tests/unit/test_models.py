@@ -237,3 +237,46 @@ class TestKerasTraining:
 
 def test_class_order_is_alphabetical() -> None:
     assert list(EMOTIONS) == sorted(EMOTIONS)
+
+
+def test_a_stopped_run_keeps_its_best_epoch_even_without_restore_best(small_faces: Faces) -> None:
+    """The best CNN's recipe keeps its last epoch (restore_best off); pressing Stop must keep the best one."""
+    from fer_core.models.keras_models import keras_callbacks
+
+    x, _, _, _ = small_faces
+    model = create_model("cnn_basic", epochs=3, restore_best=False, patience=0)
+    model.build_network(4)
+    model.history_ = {}
+    stop = StopFlag()
+    (progress,) = keras_callbacks(model, None, stop, 4, has_validation=True)
+    progress.set_model(model.model_)
+    progress.on_train_begin()
+    first = [w.copy() for w in model.model_.get_weights()]
+    progress.on_epoch_end(0, {"val_accuracy": 0.5})  # the best epoch
+    model.model_.set_weights([w + 1.0 for w in first])  # training moves on ...
+    progress.on_epoch_end(1, {"val_accuracy": 0.3})  # ... and gets worse
+    stop.set()
+    progress.on_train_batch_end(0, {})  # Stop is seen at the next batch
+    progress.on_train_end()
+    assert model.stopped_early_
+    for kept, best in zip(model.model_.get_weights(), first):
+        np.testing.assert_array_equal(kept, best)
+
+
+def test_a_finished_run_without_restore_best_keeps_its_last_epoch(small_faces: Faces) -> None:
+    from fer_core.models.keras_models import keras_callbacks
+
+    model = create_model("cnn_basic", epochs=2, restore_best=False, patience=0)
+    model.build_network(4)
+    model.history_ = {}
+    (progress,) = keras_callbacks(model, None, StopFlag(), 4, has_validation=True)
+    progress.set_model(model.model_)
+    progress.on_train_begin()
+    first = [w.copy() for w in model.model_.get_weights()]
+    progress.on_epoch_end(0, {"val_accuracy": 0.5})
+    last = [w + 1.0 for w in first]
+    model.model_.set_weights(last)
+    progress.on_epoch_end(1, {"val_accuracy": 0.3})
+    progress.on_train_end()
+    for kept, expected in zip(model.model_.get_weights(), last):
+        np.testing.assert_array_equal(kept, expected)
