@@ -954,3 +954,22 @@ def install_concerns(run: ModelCard, installed: ModelCard | None) -> list[str]:
             "server (it can be restored below)."
         )
     return concerns
+
+
+def subset_split_note(limit: int, validation_fraction: float) -> str:
+    """How a training subset divides: the images that train and the ones held out to validate."""
+    validate = int(round(limit * validation_fraction))
+    return (
+        f"{limit - validate:,} train, {validate:,} validate ({validation_fraction:.0%} held out to choose the epoch)."
+    )
+
+
+def page_trains_note(name: str) -> str | None:
+    """What the Training page trains when it differs from the recipe's description (the ensembles)."""
+    members = REGISTRY[name].default_params.get("ensemble_epochs") or []
+    if len(members) < 2:
+        return None
+    return (
+        f"Here the page trains **one** network of this recipe for the epochs you choose; the shipped model averages "
+        f"{len(members)} networks trained with `python -m fer_core train {name}`."
+    )

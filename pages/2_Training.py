@@ -54,6 +54,7 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
         key=f"{name}_limit",
         help="A stratified random subset of the training split; use the maximum for all images.",
     )
+    cols[0].caption(views.subset_split_note(int(limit), float(defaults.get("validation_fraction", 0.1))))
     if spec.family == "keras":
         params["epochs"] = cols[1].number_input("Epochs", 1, 200, int(defaults["epochs"]), key=f"{name}_epochs")
         params["batch_size"] = cols[2].select_slider(
@@ -296,6 +297,8 @@ name = st.selectbox(
     index=names.index("cnn_basic"),
 )
 st.caption(get_spec(name).description)
+if note := views.page_trains_note(name):
+    st.caption(note)
 render_versions(name)
 params, limit = hyperparameters_ui(name)
 owner = st.text_input("Your name (shown to others while you train)", value="A student", key="owner")
