@@ -212,3 +212,10 @@ def test_install_concerns_compare_with_the_baseline_and_the_installed_model() ->
     concerns = views.install_concerns(useless, installed)
     assert len(concerns) == 2 and "below always answering" in concerns[0]
     assert views.install_concerns(useless, None)[0].startswith("This run scores 10.0%, below always answering")
+
+
+def test_accuracy_curves_use_a_fixed_percent_axis() -> None:
+    frame = views.history_frame({"loss": [1.0, 0.8], "accuracy": [0.2, 0.3], "val_accuracy": [0.19, 0.29]})
+    fig = figures.curves_figure(frame)
+    assert tuple(fig.layout.yaxis2.range) == (0, 1) and fig.layout.yaxis2.tickformat == ".0%"
+    assert fig.layout.yaxis.range is None  # the loss keeps its own scale
