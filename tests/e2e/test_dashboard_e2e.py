@@ -110,6 +110,11 @@ def test_train_cnn_basic(page, server: str) -> None:
     assert curves.count() == 1
     assert curves.locator(".scatterlayer .point").count() >= 4  # one epoch: train and validation, loss and accuracy
     full_screenshot(page, "6_training_done.png")
+    if page.get_by_text("I understand — install it anyway").count():
+        # A 1-epoch run is flagged (below the baseline or the installed model): confirming is required.
+        assert page.get_by_role("button", name="Use this model").is_disabled()
+        page.get_by_text("I understand — install it anyway").click()
+        wait_idle(page, settle=1.0)
     page.get_by_role("button", name="Use this model").click()
     page.get_by_text("Installed into").first.wait_for(timeout=60_000)
     assert_no_exception(page)
