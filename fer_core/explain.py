@@ -290,7 +290,7 @@ def explain_face(
         return Explanation(
             heat,
             "contribution",
-            "How much each pixel pushed the answer towards this emotion (weight × pixel; brighter = more). Pixel "
+            "Each pixel's contribution to this emotion (weight × pixel; brighter = pushed more). Pixel "
             "features only: the HOG edge features are not drawn.",
         )
     return None

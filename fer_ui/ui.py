@@ -195,6 +195,20 @@ def get_quiz_bank() -> tuple[QuizBank | None, str | None]:
         return None, str(exc)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _quiz_probabilities(name: str, models_dir: str, created: str, faces: tuple[int, ...]) -> np.ndarray:
+    card = get_cards().cards[name]
+    bank, why = get_quiz_bank()
+    if bank is None:
+        raise FerError(why or "The quiz faces are not available.")
+    return get_model(name, card).predict_proba(bank.faces[list(faces)], tta=card.headline_tta)
+
+
+def quiz_probabilities(name: str, card: ModelCard, faces: Any) -> np.ndarray:
+    """A model's probabilities ``(k, 7)`` for quiz-bank faces (cached per model and set of faces)."""
+    return _quiz_probabilities(name, str(default_models_dir()), card.created, tuple(int(f) for f in faces))
+
+
 def _secret(section: str, key: str) -> Any:
     try:
         return st.secrets.get(section, {}).get(key)
@@ -283,11 +297,10 @@ def webcam_stream(key: str, processor: LiveProcessor) -> Any:
 
 
 def session_id() -> str:
-    """This browser tab's Streamlit session id (who started a training job, for example)."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    """An id for this browser tab, kept in its session state (who started a training job, for example)."""
+    import uuid
 
-    ctx = get_script_run_ctx()
-    return ctx.session_id if ctx is not None else "no-session"
+    return st.session_state.setdefault("_fer_tab_id", uuid.uuid4().hex)
 
 
 def responsible_use_link() -> None:

@@ -46,16 +46,6 @@ def model_choice(cards: Any, key: str) -> str:
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def model_probabilities(name: str, created: str, faces: tuple[int, ...]) -> np.ndarray:
-    """The model's probabilities ``(k, 7)`` for quiz-bank faces (cached per model and round)."""
-    cards = ui.get_cards()
-    card = cards.cards[name]
-    bank, _ = ui.get_quiz_bank()
-    assert bank is not None
-    return ui.get_model(name, card).predict_proba(bank.faces[list(faces)], tta=card.headline_tta)
-
-
 def emotion_buttons(key: str, disabled: bool = False) -> int | None:
     """Seven big buttons; the index of the one pressed, if any."""
     pressed = None
@@ -115,7 +105,7 @@ def solo(bank: QuizBank, cards: Any) -> None:
         st.session_state.pop("quiz")
         st.warning("The model of that round is no longer installed; start a new round.")
         return
-    probs = model_probabilities(game["model"], card.created, tuple(game["faces"]))
+    probs = ui.quiz_probabilities(game["model"], card, game["faces"])
     play(bank, game, probs, card.title, key="solo")
 
 
@@ -218,7 +208,7 @@ def student_view(bank: QuizBank, cards: Any, room: Classroom) -> None:
     if info.ended and len(game["answers"]) < len(game["faces"]):
         st.warning(f"Class {info.code} has ended: answers are closed.")
     else:
-        probs = model_probabilities(info.model, card.created, info.faces)
+        probs = ui.quiz_probabilities(info.model, card, info.faces)
         play(
             bank,
             game,
@@ -237,7 +227,7 @@ def class_summary(bank: QuizBank, room: Classroom, code: str, card: Any) -> None
     except ClassroomError as exc:
         st.caption(str(exc))
         return
-    probs = model_probabilities(board.info.model, card.created, board.info.faces)
+    probs = ui.quiz_probabilities(board.info.model, card, board.info.faces)
     stats = class_stats(board, bank, probs.argmax(axis=1))
     st.subheader("The class so far")
     st.markdown(
@@ -311,7 +301,7 @@ def board_panel(bank: QuizBank, cards: Any, room: Classroom, code: str, key: str
     if card is None:
         st.error("This class's model is no longer installed.")
         return
-    probs = model_probabilities(board.info.model, card.created, board.info.faces)
+    probs = ui.quiz_probabilities(board.info.model, card, board.info.faces)
     model_answers = probs.argmax(axis=1)
     stats = class_stats(board, bank, model_answers)
     status = "ended" if board.info.ended else "open"

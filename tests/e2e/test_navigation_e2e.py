@@ -26,6 +26,8 @@ HEADINGS = {
     "Training": "Train a model",
     "Model_comparison": "Model comparison",
     "Emotion_detector": "Emotion detector",
+    "Quiz": "Can you beat the model?",
+    "Responsible_use": "Responsible use",
 }
 
 

@@ -166,6 +166,7 @@ class TestTraining:
         assert '"n_train": 400' in card  # 500 images minus the 20% validation split
         kept = list((models_dir / ".versions" / "cnn_basic").iterdir())
         assert len(kept) == 1 and (kept[0] / "card.json").read_text() == before  # the replaced model is kept
+        app.run()  # the versions list is drawn above the result: it shows the kept model from the next run on
         app.button(key="restore-cnn_basic").click().run()
         assert_clean(app)
         assert (models_dir / "cnn_basic" / "card.json").read_text() == before  # and restored

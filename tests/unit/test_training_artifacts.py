@@ -151,7 +151,9 @@ class TestAtomicWrite:
         write_artifact(fitted_logreg(1), ModelCard(name="logreg", extra={"version": 2}), models_dir)
         assert read_card(models_dir / "logreg").extra["version"] == 2
         assert sorted(p.name for p in (models_dir / "logreg").iterdir()) == ["card.json", "model.joblib"]
-        assert [p.name for p in models_dir.iterdir()] == ["logreg"]
+        # The replaced model is kept as an earlier version (restorable), nothing else is left behind.
+        assert sorted(p.name for p in models_dir.iterdir()) == [".versions", "logreg"]
+        assert [p.name for p in (models_dir / ".versions").iterdir()] == ["logreg"]
 
 
 # --------------------------------------------------------------------------------------------
