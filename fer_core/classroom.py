@@ -296,6 +296,19 @@ class Classroom:
             raise ClassroomError("You are not in this class (or it was deleted); join it again with its code.")
         return int(row[0])
 
+    def resume(self, code: str, token: str) -> Student:
+        """The student holding ``token`` in class ``code`` (a reloaded page finds its student again)."""
+        info = self.info(code)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(students.c.nickname).where(
+                    and_(students.c.class_code == info.code, students.c.token_hash == _hash(token or ""))
+                )
+            ).first()
+        if row is None:
+            raise ClassroomError("You are not in this class (or it was deleted); join it again with its code.")
+        return Student(info.code, str(row[0]), token)
+
     def answer(self, code: str, token: str, position: int, emotion: int) -> None:
         """Store a student's answer to the class's face number ``position``; the first answer counts."""
         info = self.info(code)

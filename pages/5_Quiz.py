@@ -170,6 +170,19 @@ def final_scores(bank: QuizBank, game: dict[str, Any], probs: np.ndarray, model_
 
 def student_view(bank: QuizBank, cards: Any, room: Classroom) -> None:
     student: Student | None = st.session_state.get("class_student")
+    if student is None and st.query_params.get("class") and st.query_params.get("me"):
+        try:  # a reloaded page: the link keeps the student's own token, so they carry on where they were
+            student = room.resume(str(st.query_params["class"]), str(st.query_params["me"]))
+        except ClassroomError:
+            student = None
+        else:
+            st.session_state["class_student"] = student
+            mine = room.my_answers(student.class_code, student.token)
+            info = room.info(student.class_code)
+            answers = []
+            while len(answers) in mine:
+                answers.append(mine[len(answers)])
+            st.session_state["class_game"] = {"faces": list(info.faces), "answers": answers, "code": info.code}
     if student is None:
         code_default = str(st.query_params.get("class", ""))
         with st.form("class-join"):
@@ -183,10 +196,13 @@ def student_view(bank: QuizBank, cards: Any, room: Classroom) -> None:
             join = st.form_submit_button("Join the class", type="primary")
         if join:
             try:
-                st.session_state["class_student"] = room.join(code, nickname)
+                joined = room.join(code, nickname)
             except ClassroomError as exc:
                 st.error(str(exc))
                 return
+            st.session_state["class_student"] = joined
+            # In the address, so a reload (phones do that) finds this student again; it is theirs only.
+            st.query_params["class"], st.query_params["me"] = joined.class_code, joined.token
             st.rerun()
         return
     try:

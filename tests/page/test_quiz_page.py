@@ -91,6 +91,12 @@ def test_a_class_with_a_teacher_and_two_students(env: Path) -> None:
     assert_clean(first)
     answer(first, "happy")
 
+    # Ana's phone reloads the page: the address keeps her token, so she carries on at face 2.
+    token = first.session_state["class_student"].token
+    reloaded = page(**{"class": code, "me": token})
+    assert reloaded.session_state["class_student"].nickname == "Ana"
+    assert reloaded.session_state["class_game"]["answers"] == [EMOTIONS.index("happy")]
+
     second = page(**{"class": code})
     second.text_input(key="class_nickname_input").set_value("Ana")
     next(b for b in second.button if b.label == "Join the class").click().run()

@@ -146,6 +146,15 @@ class TestClasses:
             room.join(code, "Late")
         assert room.my_answers(code, student.token) == {0: 3}
 
+    def test_a_reloaded_page_finds_its_student_and_answers_again(self, room: Classroom) -> None:
+        code, _ = room.start("cnn", [0, 1, 2])
+        ana = room.join(code, "Ana")
+        room.answer(code, ana.token, 0, 3)
+        again = room.resume(code, ana.token)
+        assert again == ana and room.my_answers(code, again.token) == {0: 3}
+        with pytest.raises(ClassroomError, match="not in this class"):
+            room.resume(code, "a-guessed-token")
+
     def test_students_see_the_summary_only_when_shared_and_without_nicknames(self, room: Classroom) -> None:
         code, key = room.start("cnn", [0, 1])
         room.answer(code, room.join(code, "Ana").token, 0, 1)
