@@ -32,7 +32,9 @@ from fer_core.cards import ModelCard
 from fer_core.constants import RUNS_DIR
 from fer_core.data import load_dataset, resolve_data_dir
 from fer_core.errors import FerError
+from fer_core.eta import PHASE_LABELS, PhaseEta
 from fer_core.models import get_spec
+from fer_core.presets import relative_plan
 from fer_core.progress import ProgressEvent
 from fer_core.training import train_model
 
@@ -85,6 +87,11 @@ class JobState:
     fraction: float
     epoch_fraction: float
     eta_seconds: float | None
+    phase: str
+    phase_label: str
+    phase_fraction: float
+    phases: tuple[str, ...]
+    preset: str | None
     stop_requested: bool
     run_dir: Path | None
     artifact_dir: Path | None
@@ -141,6 +148,11 @@ class _JobRecord:
     installed_to: Path | None = None
     stop: Any = None  # a multiprocessing Event shared with the child process
     session: str | None = None  # the browser session that started it (None: started outside a page)
+    eta: PhaseEta | None = None
+    phase: str = ""
+    phase_label: str = ""
+    phase_fraction: float = 0.0
+    preset: str | None = None
 
     def stop_requested(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -150,6 +162,16 @@ class _JobRecord:
         if event.kind == "message":
             self.message = event.message
             if event.message.startswith("Evaluating"):
+                self.status = "evaluating"
+            return
+        if event.kind == "phase":
+            self.phase, self.phase_label, self.phase_fraction = event.phase, event.message, 0.0
+            self.step = self.steps = 0  # a new phase gets its own bar, under its own label
+            if self.train_started is None:
+                self.train_started = time.time()
+            if self.eta is not None:
+                self.eta.start_phase(event.phase)
+            if event.phase == "evaluate" and self.status == "training":
                 self.status = "evaluating"
             return
         if event.kind == "start":
@@ -170,14 +192,22 @@ class _JobRecord:
             self.step, self.steps = event.step, event.steps
             self.message = event.message or self.message
         if event.kind != "end":
+            self.phase_fraction = event.fraction
             self.fraction = max(self.fraction, event.fraction)
+            if self.eta is not None and event.kind in ("batch", "epoch", "step"):
+                self.eta.update(event.fraction, epoch_end=event.kind == "epoch")
 
     def snapshot(self) -> JobState:
         """An immutable deep copy of the record."""
         eta = None
-        if self.status in ("training", "stopping") and self.train_started and 0.0 < self.fraction < 1.0:
-            spent = time.time() - self.train_started
-            eta = spent * (1.0 - self.fraction) / self.fraction
+        fraction = self.fraction
+        if self.status in ("training", "evaluating") and self.eta is not None:
+            eta = self.eta.remaining()
+            if eta is not None and self.train_started:
+                spent = time.time() - self.train_started
+                fraction = spent / max(spent + eta, 1e-9)  # the share of the whole run's time, every phase
+        elif self.status == "done":
+            fraction = 1.0
         return JobState(
             job_id=self.job_id,
             model=self.model,
@@ -198,9 +228,14 @@ class _JobRecord:
             steps=self.steps,
             batch_logs=dict(self.batch_logs),
             history={k: list(v) for k, v in self.history.items()},
-            fraction=self.fraction,
+            fraction=fraction,
             epoch_fraction=self.batch / self.batches if self.batches else 0.0,
             eta_seconds=eta,
+            phase=self.phase,
+            phase_label=self.phase_label or PHASE_LABELS.get(self.phase, ""),
+            phase_fraction=self.phase_fraction,
+            phases=tuple(self.eta.plan) if self.eta is not None else (),
+            preset=self.preset,
             stop_requested=self.stop_requested(),
             run_dir=self.run_dir,
             artifact_dir=self.artifact_dir,
@@ -218,6 +253,52 @@ class JobManager:
         self._lock = threading.Lock()
         self._record: _JobRecord | None = None
         self._thread: threading.Thread | None = None
+        self._queue: list[dict[str, Any]] = []  # the runs still to start after the current one
+        self._queue_dir: Path | None = None
+
+    def start_queue(self, requests: list[dict[str, Any]], *, name: str = "lesson") -> Path:
+        """Run several trainings one after another into one folder (``runs/STAMP-name/MODEL``).
+
+        Each request holds :meth:`start`'s keyword arguments plus ``name``. The queue ends early when a
+        run is stopped. Returns the folder, which :func:`fer_core.artifacts.list_cards` reads as a set.
+        """
+        if not requests:
+            raise ValueError("Nothing to train.")
+        for request in requests:
+            get_spec(request["name"]).check_params(dict(request.get("params") or {}))
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = self.runs_dir / f"{stamp}-{name}"
+        first, *rest = [dict(r, run_dir=folder) for r in requests]
+        with self._lock:
+            if self._record is not None and self._record.status in ACTIVE_STATUSES:
+                raise JobBusyError(self._record.snapshot().describe())
+            self._queue, self._queue_dir = rest, folder  # set first: a run that fails at once moves on
+        try:
+            self.start(first.pop("name"), **first)
+        except Exception:
+            with self._lock:
+                self._queue = []
+            raise
+        return folder
+
+    def queue_state(self) -> tuple[Path | None, list[str]]:
+        """The folder of the current (or last) queue and the models still waiting in it."""
+        with self._lock:
+            return self._queue_dir, [r["name"] for r in self._queue]
+
+    def _start_next(self, record: _JobRecord) -> None:
+        """After ``record`` ended: start the next queued run, unless it was stopped (that ends the queue)."""
+        with self._lock:
+            if record.stop_requested() or not self._queue:
+                self._queue = []
+                return
+            request = dict(self._queue.pop(0))
+        try:
+            self.start(request.pop("name"), **request)
+        except (FerError, ValueError) as exc:  # e.g. a page started another run in between
+            logger.warning("The queued %s run did not start: %s", request, exc)
+            with self._lock:
+                self._queue = []
 
     @property
     def runs_dir(self) -> Path:
@@ -237,8 +318,16 @@ class JobManager:
         owner: str = "Someone",
         data_dir: str | os.PathLike[str] | None = None,
         session: str | None = None,
+        preset: str | None = None,
+        plan: dict[str, float] | None = None,
+        run_dir: Path | None = None,
     ) -> JobState:
-        """Start training ``name`` in the background; raise JobBusyError if a job is running."""
+        """Start training ``name`` in the background; raise JobBusyError if a job is running.
+
+        ``preset`` names the preset the settings come from (shown on the page); ``plan`` gives each
+        phase's expected seconds for the time left (see :mod:`fer_core.eta`); without one the phases'
+        relative sizes are assumed and the time left is told once the first phase shows its pace.
+        """
         spec = get_spec(name)
         params = dict(params or {})
         spec.check_params(params)  # fail here, in the page's thread, not later in the child process
@@ -257,9 +346,11 @@ class JobManager:
                 owner=owner.strip() or "Someone",
                 params=params,
                 limit=limit,
-                run_dir=self.runs_dir / f"{stamp}-{name}",
+                run_dir=Path(run_dir) if run_dir is not None else self.runs_dir / f"{stamp}-{name}",
                 stop=context.Event(),
                 session=session,
+                preset=preset,
+                eta=PhaseEta(plan) if plan else PhaseEta(relative_plan(name, params), absolute=False),
             )
             self._record = record
             root = str(resolve_data_dir(data_dir))
@@ -282,9 +373,10 @@ class JobManager:
             raise NotYourJobError(f"Only {owner}, who started this run in their own browser tab, can {action} it.")
 
     def stop(self, session: str | None = None) -> None:
-        """Ask the running job to stop at the next batch (keeping the best weights so far)."""
+        """Ask the running job to stop at the next batch (keeping the best weights so far); ends a queue."""
         self._check_owner(session, "stop")
         with self._lock:
+            self._queue = []
             if self._record is not None and self._record.status in ACTIVE_STATUSES:
                 self._record.stop.set()
                 if self._record.status == "training":
@@ -355,6 +447,7 @@ class JobManager:
                     record.error = outcome[1]
                     record.message = "Training failed"
                 record.finished_at = time.time()
+        self._start_next(record)
 
     @staticmethod
     def _apply(record: _JobRecord, message: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -414,6 +507,15 @@ def _train_in_child(
     except Exception as exc:  # reported to the page as a sentence
         logger.exception("Training %s failed", name)
         messages.put(("error", str(exc) if isinstance(exc, FerError) else f"{type(exc).__name__}: {exc}"))
+
+
+def queue_folders(runs_dir: Path | None = None, name: str = "lesson") -> list[Path]:
+    """Folders of finished or running queues (``STAMP-name``) holding at least one model card, newest first."""
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    if not root.is_dir():
+        return []
+    found = [f for f in root.glob(f"*-{name}") if f.is_dir() and any(f.glob("*/card.json"))]
+    return sorted(found, reverse=True)
 
 
 _manager: JobManager | None = None

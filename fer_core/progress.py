@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-EventKind = Literal["start", "batch", "epoch", "step", "end", "message"]
+EventKind = Literal["start", "batch", "epoch", "step", "end", "message", "phase"]
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,9 @@ class ProgressEvent:
     """One progress report.
 
     Keras models send ``batch`` and ``epoch`` events (with ``logs`` such as loss and val_accuracy);
-    scikit-learn models send ``step`` events (trees built, solver iterations).
+    scikit-learn models send ``step`` events (trees built, solver iterations). Training sends a
+    ``phase`` event as each phase of a run begins (``phase`` is one of :data:`fer_core.eta.PHASE_ORDER`,
+    ``message`` its label); the events after it measure progress within that phase.
     """
 
     kind: EventKind
@@ -28,6 +30,7 @@ class ProgressEvent:
     steps: int = 0
     logs: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    phase: str = ""
 
     @property
     def fraction(self) -> float:

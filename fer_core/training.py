@@ -23,6 +23,7 @@ from fer_core.cards import ModelCard
 from fer_core.constants import EMOTIONS, IMAGE_SIZE
 from fer_core.data import FerDataset, subsample, validation_split
 from fer_core.errors import FerError
+from fer_core.eta import PHASE_LABELS
 from fer_core.evaluation import evaluate, rounded
 from fer_core.ferplus import CREDIT, NO_MAJORITY, FerPlusTest, load_faces, read_votes, resolve_votes_path, soft_targets
 from fer_core.models import FerModel, create_model, get_spec, params_to_json
@@ -228,8 +229,13 @@ def train_model(
     callback: ProgressCallback | None = None,
     stop: StopFlag | None = None,
     evaluate_on_test: bool = True,
+    checkpoint_dir: Path | None = None,
 ) -> TrainResult:
-    """Train ``name`` on the train split (optionally a stratified subset of ``limit`` images)."""
+    """Train ``name`` on the train split (optionally a stratified subset of ``limit`` images).
+
+    With ``checkpoint_dir`` a network saves itself there after every epoch and a later call resumes
+    from the last saved epoch (long runs that a session's end may cut short).
+    """
     params = dict(params or {})
     spec = get_spec(name)
     model = create_model(name, **params)  # checks the parameters against the model's schema
@@ -244,8 +250,13 @@ def train_model(
     fraction = float(model.params["validation_fraction"])
     fit_idx, _, val_idx, _ = validation_split(np.arange(len(y)), y, fraction=fraction, seed=seed)
     x_fit, x_val, y_fit, y_val = x[fit_idx], x[val_idx], y[fit_idx], y[val_idx]
+    if checkpoint_dir is not None and isinstance(model, KerasModel):
+        model.checkpoint_dir_ = Path(checkpoint_dir)
     if model.params.get("init"):
         model.initial_weights_ = starting_weights(str(model.params["init"]), out_dir)  # type: ignore[attr-defined]
+    refits = bool(model.params.get("refit_full_train", False)) and len(y_val) > 0
+    fit_label = "Choosing the settings on validation" if refits else PHASE_LABELS["fit"]
+    emit(callback, ProgressEvent("phase", name, message=f"{fit_label} ({len(y_fit):,} images)", phase="fit"))
     emit(callback, ProgressEvent("message", name, message=f"Training {spec.display_name} on {len(y_fit)} images"))
     started = time.perf_counter()
     model.fit(x_fit, targets[fit_idx], x_val, targets[val_idx], callback=callback, stop=stop)
@@ -254,6 +265,7 @@ def train_model(
     val_accuracy = float((val_proba.argmax(axis=1) == y_val).mean()) if val_proba is not None else None
     if model.params.get("refit_full_train", False) and len(y_val) and not model.stopped_early_:
         # Hyperparameters were chosen on the validation split; the final model sees all of train.
+        emit(callback, ProgressEvent("phase", name, message=f"{PHASE_LABELS['refit']} ({len(y):,})", phase="refit"))
         emit(callback, ProgressEvent("message", name, message=f"Refitting on all {len(y)} training images"))
         refit_started = time.perf_counter()
         selection_history = model.history_
@@ -264,11 +276,20 @@ def train_model(
     test_metrics = test_tta = timings = plus = None
     test_proba = test_labels = None
     if evaluate_on_test:
+        emit(callback, ProgressEvent("phase", name, message=PHASE_LABELS["evaluate"], phase="evaluate"))
         emit(callback, ProgressEvent("message", name, message="Evaluating on the test split"))
+
+        def evaluation_step(done: int, what: str) -> None:
+            emit(callback, ProgressEvent("step", name, step=done, steps=4, message=what, phase="evaluate"))
+
+        evaluation_step(0, "Evaluating on the test split")
         test_metrics = evaluate(model, dataset.x_test, dataset.y_test)
+        evaluation_step(1, "Evaluating with mirrored faces")
         test_tta = evaluate(model, dataset.x_test, dataset.y_test, tta=True)
+        evaluation_step(2, "Timing predictions")
         timings = inference_timings(model, dataset.x_test[:256])
         test_proba, test_labels = model.predict_proba(dataset.x_test, tta=spec.tta), dataset.y_test
+        evaluation_step(3, "Scoring against the FER+ votes")
         plus, plus_set = ferplus_score(model, dataset)
         if ferplus and plus_set is not None:  # a FER+ model's confidence is judged against the FER+ majority
             majority = plus_set.votes.majority

@@ -238,6 +238,7 @@ def leaderboard(cards: ModelCards) -> pd.DataFrame:
             "Trained on": card.n_train,
             "Epochs": card.epochs_run,
             "Training time (s)": card.training_seconds,
+            "Device": training_device(card),
         }
         for name, card in cards.evaluated.items()
     ]
@@ -287,6 +288,7 @@ def comparison_row(card: ModelCard, label: str | None = None) -> dict[str, Any]:
     for emotion in EMOTIONS:
         row[f"Recall {emotion}"] = metrics["per_class"][emotion]["recall"]
     row["Training time (s)"] = card.training_seconds
+    row["Device"] = training_device(card)
     row["Parameters"] = card.n_parameters
     row["Size (MB)"] = round(card.file_size_bytes / 1e6, 2) if card.file_size_bytes else None
     row["ms / image"] = (card.inference or {}).get("ms_per_image_batch1")
@@ -383,6 +385,7 @@ def training_comparison(run: ModelCard, installed: ModelCard | None) -> pd.DataF
                 "Trained on": card.n_train,
                 "Epochs": card.epochs_run,
                 "Training time": format_seconds(card.training_seconds),
+                "Device": training_device(card),
                 **{f"Recall {e}": card.headline_metrics["per_class"][e]["recall"] for e in EMOTIONS},
             }
             for label, card in rows.items()
@@ -972,4 +975,104 @@ def page_trains_note(name: str) -> str | None:
     return (
         f"Here the page trains **one** network of this recipe for the epochs you choose; the shipped model averages "
         f"{len(members)} networks trained with `python -m fer_core train {name}`."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Training page: presets, phases and devices
+# --------------------------------------------------------------------------------------------
+
+PRESET_CHOICES: dict[str, str] = {
+    "lesson": "Lesson (done within 5 minutes)",
+    "full": "Full recipe",
+    "custom": "Custom",
+}
+
+
+def overall_progress_text(state: Any) -> str:
+    """The whole run's bar: which phase of how many, and the time left over every phase."""
+    phases = list(state.phases)
+    where = ""
+    if state.phase in phases:
+        where = f"step {phases.index(state.phase) + 1} of {len(phases)}: {state.phase_label}"
+    elif state.phase_label or state.message:
+        where = state.phase_label or state.message
+    if state.status == "stopping":
+        return f"Stopping at the next batch · {where}" if where else "Stopping at the next batch"
+    left = f" · about {format_seconds(state.eta_seconds)} left in all" if state.eta_seconds is not None else ""
+    return f"Overall, {where}{left}" if where else f"Overall{left}"
+
+
+def epoch_progress_text(state: Any) -> str:
+    """The current epoch's bar, with the running loss and accuracy."""
+    text = f"Epoch {state.epoch}/{state.epochs}, batch {state.batch}/{state.batches}"
+    logs = state.batch_logs or {}
+    if "loss" in logs:
+        text += f" · running loss {logs['loss']:.3f}"
+    if "accuracy" in logs:
+        text += f", accuracy {logs['accuracy']:.1%}"
+    return text
+
+
+def preset_expectation(
+    display_name: str,
+    preset: str,
+    estimate: tuple[float, bool] | None,
+    found: dict[str, Any] | None,
+    seed: float | None,
+) -> str:
+    """What to expect before Start: the duration here and, for a measured preset, the accuracy it reached."""
+    if estimate is None:
+        when = "Its duration on this computer is not known yet (run `make bench-presets` to measure the presets)."
+    else:
+        seconds, exact = estimate
+        how = (
+            "measured on our 2-core benchmark machine and scaled to this computer by a short speed check"
+            if exact
+            else "a rough estimate, scaled from the lesson preset's measured time by the number of images and epochs"
+        )
+        when = f"Expected duration here: **about {format_seconds(seconds)}**, evaluation included ({how})."
+    if preset == "custom" or not found or found.get("accuracy") is None:
+        return when
+    reached = (
+        f" In our benchmark this preset reached **{found['accuracy']:.1%}** test accuracy"
+        f"{' (mirror-image averaging)' if found.get('tta') else ''} in {format_seconds(found['seconds'])}"
+    )
+    if seed is not None:
+        verdict = "above" if found["accuracy"] > seed else "below"
+        reached += f", {verdict} the seed notebook's {seed:.1%} for this kind of model"
+    return f"{when}{reached}."
+
+
+def run_folder_time(folder: Any) -> str:
+    """``2026-12-03 14:05`` from a run folder named ``20261203-140512-...``."""
+    stamp = str(getattr(folder, "name", folder))[:15]
+    try:
+        return f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+    except IndexError:
+        return stamp
+
+
+def training_device(card: ModelCard) -> str:
+    """Where a model was trained: the GPU named in its card, else this kind of CPU machine."""
+    machine = card.machine or {}
+    compute = str(machine.get("training_compute") or machine.get("compute") or "")
+    if "NVIDIA" in compute or "GPU" in compute.upper():
+        gpu = compute.split(" on ", 1)[-1].split(" x")[0] if " on " in compute else "GPU"
+        return f"GPU ({gpu.replace('NVIDIA ', '')})"
+    cores = compute.split("(", 1)[-1].rstrip(")") if "(" in compute else ""
+    return f"CPU ({cores})" if cores else "CPU"
+
+
+def training_time_note(cards: ModelCards) -> str | None:
+    """A warning that training times compare only on the same device, when the cards mix devices."""
+    devices = {name: training_device(card) for name, card in cards.evaluated.items()}
+    if len({d.split(" ")[0] for d in devices.values()}) < 2:
+        return None
+    gpu = [cards.evaluated[n].title for n, d in devices.items() if d.startswith("GPU")]
+    return (
+        "Training times compare only on the same device: "
+        + ", ".join(gpu)
+        + (" was" if len(gpu) == 1 else " were")
+        + " trained on a GPU, the others on 2 CPU cores. `make bench-presets` times every model on this kind of CPU."
     )

@@ -315,3 +315,12 @@ def data_dir_note() -> str:
     """Where the app looks for the dataset, for captions."""
     env = os.environ.get(DATA_DIR_ENV)
     return f"`{DATA_DIR_ENV}` = `{env}`" if env else f"`{resolve_data_dir()}` (set `{DATA_DIR_ENV}` to change)"
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def machine_factor() -> float:
+    """How much longer training takes on this computer than on the presets' benchmark machine (a short
+    timed check, repeated at most hourly)."""
+    from fer_core.presets import machine_factor as measure
+
+    return measure()

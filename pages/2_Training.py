@@ -11,22 +11,18 @@ from typing import Any
 
 import streamlit as st
 
-from fer_core import views
+from fer_core import presets, views
 from fer_core.artifacts import list_versions, restore_version
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
 from fer_core.ferplus import CREDIT
 from fer_core.jobs import JobBusyError, JobState, get_manager
 from fer_core.models import REGISTRY, get_spec
+from fer_core.presets import get_preset
 from fer_ui import figures, ui
 
 ui.setup_page("Training", "🏋️")
 st.title("Train a model")
-st.markdown(
-    "Training fits a model on the training images while a **validation** split, carved from train and never "
-    "trained on, checks it after every epoch. Watch the two curves: while both improve the model is learning; "
-    "when training accuracy keeps rising but validation stalls, it has started to memorise its training faces."
-)
 
 manager = get_manager()
 dataset, problem = ui.get_dataset()
@@ -57,6 +53,8 @@ def hyperparameters_ui(name: str) -> tuple[dict[str, Any], int | None]:
     cols[0].caption(views.subset_split_note(int(limit), float(defaults.get("validation_fraction", 0.1))))
     if spec.family == "keras":
         params["epochs"] = cols[1].number_input("Epochs", 1, 200, int(defaults["epochs"]), key=f"{name}_epochs")
+        if "ensemble_epochs" in defaults:  # the page trains one network (see views.page_trains_note)
+            params["ensemble_epochs"] = [int(params["epochs"])]
         params["batch_size"] = cols[2].select_slider(
             "Batch size", [16, 32, 64, 128, 256, 512], value=int(defaults["batch_size"]), key=f"{name}_batch"
         )
@@ -145,6 +143,8 @@ def start_job(request: dict[str, Any]) -> None:
             limit=request["limit"],
             owner=request["owner"],
             session=ui.session_id(),
+            preset=request.get("preset"),
+            plan=request.get("plan"),
         )
         st.session_state.pop("busy", None)
         st.session_state.pop("pending", None)
@@ -159,42 +159,40 @@ def render_curves(state: JobState) -> None:
     frame = views.history_frame(state.history)
     if state.family == "keras" and len(frame):
         figure = figures.curves_figure(frame)
-        ui.chart(figure, height=380, title="Loss and accuracy per epoch", key=f"curves-{state.job_id}")
+        ui.chart(figure, height=330, title="Loss and accuracy per epoch", key=f"curves-{state.job_id}")
     elif state.family == "keras":
         st.info("The curves get their first point when epoch 1 ends.")
 
 
 def render_progress(state: JobState) -> None:
-    """Progress bars, live numbers and the stop button of a running job."""
-    st.markdown(
-        f"**{state.display_name}** — {state.message} · started by {state.owner}, "
-        f"{views.format_seconds(state.elapsed_seconds)} ago"
+    """Progress bars, live numbers, the stop button and the curves of a running job (compact: on a
+    1366x768 projector the curves stay above the fold)."""
+    text, button = st.columns([5, 2], vertical_alignment="center")
+    text.markdown(
+        f"**{state.display_name}**{f' ({state.preset} preset)' if state.preset else ''} · started by "
+        f"{state.owner}, {views.format_seconds(state.elapsed_seconds)} ago"
     )
-    eta = f" · about {views.format_seconds(state.eta_seconds)} left" if state.eta_seconds else ""
-    if state.family == "keras" and state.epochs:
-        st.progress(min(state.fraction, 1.0), text=f"Overall: epoch {state.epoch}/{state.epochs}{eta}")
-        st.progress(min(state.epoch_fraction, 1.0), text=f"This epoch: batch {state.batch}/{state.batches}")
-        logs = state.batch_logs
-        if logs:
-            c1, c2 = st.columns(2)
-            c1.metric("Running training loss", f"{logs.get('loss', float('nan')):.3f}")
-            c2.metric("Running training accuracy", f"{logs.get('accuracy', float('nan')):.1%}")
-    elif state.steps:
-        st.progress(min(state.step / state.steps, 1.0), text=f"{state.message}{eta}")
-    else:
-        st.progress(0.0, text=state.message)
-    render_curves(state)
     me = ui.session_id()
     if manager.owned_by(me):
-        st.button(
-            "■ Stop (keeps the best weights so far)",
+        button.button(
+            "■ Stop (keeps the best weights)",
             on_click=manager.stop,
             args=(me,),
             disabled=state.stop_requested,
             key="stop",
         )
     else:
-        st.caption(f"You are watching {state.owner}'s run: only the browser tab that started it can stop it.")
+        button.caption(f"You are watching {state.owner}'s run: only the tab that started it can stop it.")
+    st.progress(min(state.fraction, 1.0), text=views.overall_progress_text(state))
+    if state.phase == "fit" and state.family == "keras" and state.epochs:
+        st.progress(min(state.epoch_fraction, 1.0), text=views.epoch_progress_text(state))
+    elif state.steps:
+        st.progress(min(state.step / state.steps, 1.0), text=f"{state.phase_label}: {state.message}")
+    else:
+        st.progress(0.0, text=state.phase_label or state.message)
+    if queued := manager.queue_state()[1]:
+        st.caption("Next in the queue: " + ", ".join(REGISTRY[n].display_name for n in queued) + ".")
+    render_curves(state)
 
 
 @st.fragment(run_every=1.0)
@@ -283,30 +281,94 @@ def render_versions(name: str) -> None:
                 st.rerun()
 
 
-# ---- controls ---------------------------------------------------------------------------------
-st.header("Model and hyperparameters")
-if dataset is None:
-    st.warning(f"{problem} Training needs the images themselves.")
-    ui.dataset_help()
-names = list(REGISTRY)
-name = st.selectbox(
-    "Model",
-    names,
-    format_func=lambda n: f"{REGISTRY[n].display_name} ({n})",
-    key="model",
-    index=names.index("cnn_basic"),
-)
-st.caption(get_spec(name).description)
-if note := views.page_trains_note(name):
-    st.caption(note)
-render_versions(name)
-params, limit = hyperparameters_ui(name)
-owner = st.text_input("Your name (shown to others while you train)", value="A student", key="owner")
-request = {"name": name, "params": params, "limit": limit, "owner": owner}
-# The button is read after the widgets above, so the request holds this run's values (a callback's
-# arguments would hold the previous run's).
-if st.button("▶ Start training", type="primary", disabled=dataset is None, key="start"):
-    start_job(request)
+def controls() -> None:
+    """Model, preset (or custom settings), the expected duration, and the Start buttons."""
+    if dataset is None:
+        st.warning(f"{problem} Training needs the images themselves.")
+        ui.dataset_help()
+    names = list(REGISTRY)
+    name = st.selectbox(
+        "Model",
+        names,
+        format_func=lambda n: f"{REGISTRY[n].display_name} ({n})",
+        key="model",
+        index=names.index("cnn_basic"),
+    )
+    st.caption(get_spec(name).description)
+    render_versions(name)
+    preset = st.radio(
+        "Settings",
+        list(views.PRESET_CHOICES),
+        format_func=views.PRESET_CHOICES.get,
+        horizontal=True,
+        key=f"{name}_preset",
+        help="Lesson: chosen to finish within 5 minutes on 2 CPU cores, test evaluation included. Full: the "
+        "recipe's own settings on all training images. Custom: set everything yourself.",
+    )
+    n_train = len(dataset.y_train) if dataset is not None else 28709
+    if preset == "custom":
+        if note := views.page_trains_note(name):
+            st.caption(note)
+        params, limit = hyperparameters_ui(name)
+    else:
+        chosen = get_preset(name, preset)
+        params, limit = dict(chosen.params), chosen.limit
+        split = views.subset_split_note(
+            limit or n_train, float(chosen.resolved_params().get("validation_fraction", 0.1))
+        )
+        st.caption(f"**{views.PRESET_CHOICES[preset]}**: {chosen.summary} ({split})")
+    record = presets.read_measured()
+    factor = ui.machine_factor()
+    estimate = presets.estimate_seconds(name, params, limit, n_train, record, factor)
+    found = presets.measured(name, preset, record) if preset != "custom" else None
+    st.info(
+        views.preset_expectation(REGISTRY[name].display_name, preset, estimate, found, presets.SEED_NOTEBOOK.get(name))
+    )
+    owner = st.text_input("Your name (shown to others while you train)", value="A student", key="owner")
+    plan = presets.expected_phases(name, preset, record, factor) if preset != "custom" and estimate else None
+    request = {"name": name, "params": params, "limit": limit, "owner": owner, "preset": None, "plan": plan}
+    if preset != "custom":
+        request["preset"] = preset
+    start, six = st.columns([1, 2])
+    # The buttons are read after the widgets above, so the request holds this run's values (a callback's
+    # arguments would hold the previous run's).
+    if start.button("▶ Start training", type="primary", disabled=dataset is None, key="start"):
+        start_job(request)
+        st.rerun()
+    lesson_total = sum((presets.measured(m, "lesson", record) or {}).get("seconds", 0.0) for m in presets.SEED_NOTEBOOK)
+    label = "▶ Train all six with lesson presets"
+    if lesson_total:
+        label += f" (about {views.format_seconds(lesson_total * factor)})"
+    if six.button(
+        label,
+        disabled=dataset is None,
+        key="six",
+        help="One after another; the Model comparison page can then show the six side by side. Stop ends the queue.",
+    ):
+        requests = []
+        for model in presets.SEED_NOTEBOOK:  # the six models of the lesson
+            lesson = presets.PRESETS[model]["lesson"]
+            requests.append(
+                {
+                    "name": model,
+                    "params": dict(lesson.params),
+                    "limit": lesson.limit,
+                    "owner": owner,
+                    "session": ui.session_id(),
+                    "preset": "lesson",
+                    "plan": presets.expected_phases(model, "lesson", record, factor),
+                }
+            )
+        try:
+            manager.start_queue(requests)
+        except JobBusyError as exc:
+            st.session_state.start_error = f"Only one training job runs at a time on this server. {exc}"
+        except (FerError, ValueError) as exc:
+            st.session_state.start_error = str(exc)
+        else:
+            st.rerun()
+
+
 state = manager.snapshot()
 pending = st.session_state.get("pending")
 if pending is not None and (state is None or not state.active):
@@ -314,6 +376,20 @@ if pending is not None and (state is None or not state.active):
     state = manager.snapshot()
 elif state is None or not state.active:
     st.session_state.pop("busy", None)  # whoever was training has finished
+
+if state is not None and state.active:
+    # While a run trains, its progress and curves come first (above the fold on a 1366x768 projector).
+    live_job()
+    with st.expander("Train another model (it starts when this run ends)"):
+        controls()
+else:
+    st.markdown(
+        "Training fits a model on the training images while a **validation** split, carved from train and never "
+        "trained on, checks it after every epoch. Watch the two curves: while both improve the model is learning; "
+        "when training accuracy keeps rising but validation stalls, it has started to memorise its training faces."
+    )
+    st.header("Model and settings")
+    controls()
 if error := st.session_state.pop("start_error", None):
     st.error(error)
 if busy := st.session_state.get("busy"):
@@ -328,11 +404,10 @@ if busy := st.session_state.get("busy"):
             f"Yours ({REGISTRY[wanted['name']].display_name}) will start as soon as it finishes; keep this page open."
         )
 
-# ---- the job ----------------------------------------------------------------------------------
-st.header("Progress")
+# ---- the finished job ---------------------------------------------------------------------------
 if state is None:
+    st.header("Progress")
     st.info("No training has run on this server yet. Choose a model above and press Start.")
-elif state.active:
-    live_job()
-else:
+elif not state.active:
+    st.header("Last run")
     render_result(state)

@@ -7,21 +7,38 @@ needs the dataset.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import plotly.express as px
 import streamlit as st
 
 from fer_core import views
+from fer_core.artifacts import list_cards
 from fer_core.constants import EMOTIONS
 from fer_core.errors import FerError
 from fer_core.explain import importance_map
+from fer_core.jobs import queue_folders
 from fer_ui import figures, ui
 
 ui.setup_page("Model comparison", "⚖️")
 st.title("Model comparison")
 
 cards = ui.get_cards()
+lesson_runs = queue_folders()
+lesson_view = False
+if lesson_runs:
+    sources = {"installed": "The installed models"} | {
+        str(folder): f"The lesson run of {views.run_folder_time(folder)} (trained on this server)"
+        for folder in lesson_runs[:5]
+    }
+    source = st.radio("Show", list(sources), format_func=sources.get, horizontal=True, key="cards_source")
+    if source != "installed":
+        cards, lesson_view = list_cards(Path(source)), True
+        st.caption(
+            "Models trained here with the lesson presets (Training page). They are not installed: the other "
+            "pages still use the installed models."
+        )
 trained = cards.evaluated
 names = {name: card.title for name, card in trained.items()}
 st.markdown(views.comparison_note(cards))
@@ -64,6 +81,8 @@ if len(table):
         "parameters, size and milliseconds per image at batch size 1; highest elsewhere)."
     )
     if note := views.ferplus_note(cards):
+        st.caption(note)
+    if note := views.training_time_note(cards):
         st.caption(note)
 else:
     st.info("No model is trained yet.")
@@ -123,7 +142,10 @@ st.caption(
 st.subheader("Most confident mistakes")
 dataset, problem = ui.get_dataset()
 proba = None
-if dataset is None:
+if lesson_view:
+    dataset = None
+    st.info("The gallery shows the installed models' mistakes: choose them at the top of the page.")
+elif dataset is None:
     st.info(f"{problem} The gallery shows real test images, so it needs the dataset.")
 else:
     c1, c2, c3 = st.columns(3)
@@ -191,6 +213,8 @@ else:
     st.info("No Keras model is trained yet.")
 
 # ---- what the models look at ------------------------------------------------------------------
+if lesson_view:
+    st.stop()  # what follows loads the installed models themselves
 st.header("What the models look at")
 summary = ui.load_summary()
 if "random_forest" in trained and (importance := importance_map(trained["random_forest"])) is not None:

@@ -9,6 +9,8 @@ without optimizer state. Keras is imported when first used, so importing the reg
 from __future__ import annotations
 
 import io
+import json
+import os
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -135,6 +137,8 @@ def keras_callbacks(
                 # Kept for restore_best, and whenever a Stop may come: a stopped run keeps its best epoch.
                 if params.get("restore_best") or stop is not None:
                     self.best_weights = self.model.get_weights()
+            if model.checkpoint_dir_ is not None:
+                save_checkpoint(self.model, Path(model.checkpoint_dir_), epoch + 1, model.history_)
             emit(
                 callback,
                 ProgressEvent(
@@ -162,6 +166,32 @@ def keras_callbacks(
     if patience and has_validation:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, mode="max"))
     return callbacks
+
+
+CHECKPOINT_FILE = "checkpoint.keras"
+CHECKPOINT_STATE = "state.json"
+
+
+def save_checkpoint(network: Any, directory: Path, epoch: int, history: Mapping[str, list[float]]) -> None:
+    """Save the network with its optimizer state after ``epoch`` (atomically: a crash keeps the last one)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f"partial-{CHECKPOINT_FILE}"
+    network.save(partial)
+    os.replace(partial, directory / CHECKPOINT_FILE)
+    state = {"epoch": epoch, "history": {k: list(v) for k, v in history.items()}, "saved": time.time()}
+    (directory / CHECKPOINT_STATE).write_text(json.dumps(state) + "\n")
+
+
+def load_checkpoint(directory: Path) -> tuple[Any, int, dict[str, list[float]]] | None:
+    """The network (compiled, optimizer state included), epochs done and history saved in ``directory``."""
+    path, state_path = directory / CHECKPOINT_FILE, directory / CHECKPOINT_STATE
+    if not (path.is_file() and state_path.is_file()):
+        return None
+    import fer_core.models.layers  # noqa: F401 - registers our layers before loading
+
+    state = json.loads(state_path.read_text())
+    network = keras_module().saving.load_model(path, compile=True, safe_mode=True)
+    return network, int(state["epoch"]), {k: list(v) for k, v in state["history"].items()}
 
 
 def as_targets(y: np.ndarray) -> np.ndarray:
@@ -227,6 +257,8 @@ class KerasModel(FerModel):
     #: Weights to start from instead of random ones, one list per network (set by training for ``init``;
     #: see :mod:`fer_core.training`): an ensemble's member i starts from the i-th.
     initial_weights_: list[list[np.ndarray]] | None = None
+    #: Where to save a checkpoint after every epoch, and to resume from if one is there (long runs).
+    checkpoint_dir_: Path | None = None
 
     def build_network(self, steps_per_epoch: int) -> Any:
         """A fresh network (``model_``) compiled with this recipe's optimizer, schedule and loss.
@@ -288,6 +320,8 @@ class KerasModel(FerModel):
             member = KerasModel(self.spec, {**self.params, "ensemble_epochs": [epochs], "epochs": epochs, "seed": seed})
             if self.initial_weights_:
                 member.initial_weights_ = [self.initial_weights_[i % len(self.initial_weights_)]]
+            if self.checkpoint_dir_ is not None:
+                member.checkpoint_dir_ = Path(self.checkpoint_dir_) / f"member_{i}"
             members.append(member.fit(x, y, x_val, y_val, callback=callback, stop=stop))
             if member.stopped_early_:
                 self.stopped_early_ = True
@@ -319,6 +353,11 @@ class KerasModel(FerModel):
         batch_size = int(p["batch_size"])
         steps = int(np.ceil(len(x_in) / batch_size))
         self.build_network(steps)
+        initial_epoch = 0
+        resumed = load_checkpoint(Path(self.checkpoint_dir_)) if self.checkpoint_dir_ is not None else None
+        if resumed is not None:
+            self.model_, initial_epoch, self.history_ = resumed
+            emit(callback, ProgressEvent("message", self.name, message=f"Resuming after epoch {initial_epoch}"))
         validation = None
         if x_val is not None and y_val is not None and len(y_val):
             validation = (prepare(x_val, self.spec.input_kind), as_targets(y_val))
@@ -332,6 +371,7 @@ class KerasModel(FerModel):
         self.model_.fit(
             training_batches(x_in, y_in, sample_weights, p),
             epochs=int(p["epochs"]),
+            initial_epoch=initial_epoch,
             validation_data=validation,
             validation_batch_size=512,
             callbacks=callbacks,

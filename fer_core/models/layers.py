@@ -29,6 +29,7 @@ class HogFeatures(keras.layers.Layer):
         self.cell, self.bins, self.clip = int(cell), int(bins), float(clip)
 
     def call(self, faces: Any) -> Any:
+        faces = ops.cast(faces, "float32")  # edge directions need float32 (bfloat16 has 8 bits of precision)
         x = ops.pad(faces[..., 0], [[0, 0], [1, 1], [1, 1]], mode="symmetric")  # (b, 50, 50)
         gx = x[:, 1:-1, 2:] - x[:, 1:-1, :-2]
         gy = x[:, 2:, 1:-1] - x[:, :-2, 1:-1]

@@ -97,6 +97,9 @@ def set_number(tab, label: str, value: int) -> None:
 def test_train_cnn_basic(page, server: str) -> None:
     page.goto(f"{server}/Training")
     wait_idle(page, settle=1.5, network_idle=True)
+    assert page.get_by_text("Expected duration here").count() or page.get_by_text("not known yet").count()
+    page.get_by_text("Custom", exact=True).click()  # the lesson preset is the default; set everything here
+    wait_idle(page, settle=1.0)
     set_number(page, "Training-subset size (images)", 500)
     set_number(page, "Epochs", 1)
     page.get_by_role("button", name="Start training").click()

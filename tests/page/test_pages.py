@@ -104,21 +104,30 @@ class TestTraining:
     def test_controls(self, data_mode: str) -> None:
         app = run_page("training")
         assert app.selectbox(key="model").value == "cnn_basic"
+        assert app.radio(key="cnn_basic_preset").value == "lesson"  # a preset that fits a lesson, by default
+        assert "5 epochs" in texts(app)  # what the preset trains is said
+        assert any("Expected duration here" in i.value or "not known yet" in i.value for i in app.info)
+        app.radio(key="cnn_basic_preset").set_value("custom").run()
+        assert_clean(app)
         assert app.number_input(key="cnn_basic_epochs").value == 30  # the registry default
         start = app.button(key="start")
         assert start.disabled == (data_mode == "no_data")
         app.selectbox(key="model").set_value("random_forest").run()
+        app.radio(key="random_forest_preset").set_value("custom").run()
         assert_clean(app)
         forest = REGISTRY["random_forest"].default_params
         assert app.number_input(key="rf_trees").value == forest["n_estimators"]
         assert app.number_input(key="rf_depth").value == (forest["max_depth"] or 0)  # 0 stands for no limit
         app.selectbox(key="model").set_value("mlp").run()
+        app.radio(key="mlp_preset").set_value("custom").run()
         assert_clean(app)
         assert app.toggle(key="mlp_hog").value is (REGISTRY["mlp"].default_params["features"] == "hog+pixels")
         app.selectbox(key="model").set_value("logreg").run()
+        app.radio(key="logreg_preset").set_value("custom").run()
         assert app.number_input(key="lr_pca").value == REGISTRY["logreg"].default_params["pca_components"]
         assert app.toggle(key="lr_hog").value is True  # HOG features by default
         app.selectbox(key="model").set_value("cnn_ferplus").run()
+        app.radio(key="cnn_ferplus_preset").set_value("custom").run()
         assert_clean(app)
         assert app.radio(key="cnn_ferplus_labels").value == "ferplus"  # FER+ votes by default, FER2013 a click away
         assert "tilt" in app.toggle(key="cnn_ferplus_augment").label  # photo-like augmentation, named
@@ -134,6 +143,7 @@ class TestTraining:
         manager = get_manager()
         assert manager.wait(300), "an earlier job is still running"
         app = run_page("training")
+        app.radio(key="cnn_basic_preset").set_value("custom").run()
         app.number_input(key="cnn_basic_limit").set_value(500)
         app.number_input(key="cnn_basic_epochs").set_value(1)
         app.button(key="start").click().run()
