@@ -26,14 +26,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from benchmarks.presets import report_rows
 from benchmarks.serving import CHROMIUM, CHROMIUM_ARGS, REPO, streamlit_server, wait_idle
+from benchmarks.training import step_rates
 from benchmarks.video import bench_video
 from fer_core.artifacts import list_cards, load_model
 from fer_core.data import dataset_available, load_dataset, resolve_data_dir
 from fer_core.faces import FaceDetector, find_faces, predict_image
 from fer_core.live import LiveProcessor, LiveSettings
-from fer_core.models import REGISTRY
-from fer_core.models.keras_models import KerasModel, training_batches
 from fer_core.preprocessing import prepare
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -117,59 +117,28 @@ def bench_loading(root: Path, repeats: int) -> list[Row]:
 # --------------------------------------------------------------------------------------------
 
 
-def bench_training(root: Path, steps: int, repeats: int) -> list[Row]:
-    """Images/s of one CNN (the `cnn` recipe's single net) fed by our pipeline vs ImageDataGenerator.flow."""
-    import keras
-    from keras.src.legacy.preprocessing.image import ImageDataGenerator  # the seed's (Keras 2) generator
-
-    spec = REGISTRY["cnn"]
-    params = {**spec.default_params, "ensemble_epochs": [int(spec.default_params["epochs"])]}
+def bench_training(root: Path, images: int, repeats: int) -> list[Row]:
+    """Images/s of the shipped recipe's training step (the `cnn` net) in each precision, side by side."""
     dataset = load_dataset(root)
-    n = steps * int(params["batch_size"])
-    x = prepare(dataset.x_train[:n], "image")
-    y = np.eye(7, dtype=np.float32)[dataset.y_train[:n]]
+    rates = step_rates(dataset.x_train, dataset.y_train, images=images, repeats=repeats)
+    base = median(rates["float32"])
+    rows = []
+    for label, values in rates.items():
+        adopted = label == "mixed bfloat16"
+        rows.append(
+            Row(
+                f"CNN training step: {label}{' (adopted)' if adopted else ''}",
+                f"`cnn` net, {images} augmented images per timing, batch 128 unless said; ratio vs float32",
+                median(values), "images/s", base, median(values) / base,
+                "faster than float32" if adopted else "report", (median(values) > base) if adopted else None, repeats,
+            )
+        )  # fmt: skip
+    return rows
 
-    def fresh_model() -> Any:
-        keras.utils.set_random_seed(0)
-        return KerasModel(spec, params).build_network(steps)
 
-    shift = float(params["shift"])
-    generator = ImageDataGenerator(horizontal_flip=True, width_shift_range=shift, height_shift_range=shift)
-    feeds = {
-        "ours": lambda: training_batches(x, y, None, params),
-        "seed": lambda: generator.flow(x, y, batch_size=int(params["batch_size"]), shuffle=True, seed=0),
-    }
-    rates: dict[str, list[float]] = {"ours": [], "seed": []}
-    for _ in range(repeats):
-        for name, feed in feeds.items():  # interleaved, so machine noise hits both alike
-            model = fresh_model()
-            model.fit(feed(), epochs=1, steps_per_epoch=2, verbose=0)  # compile the graph first
-            start = time.perf_counter()
-            model.fit(feed(), epochs=1, steps_per_epoch=steps, verbose=0)
-            rates[name].append(n / (time.perf_counter() - start))
-    feed_rates: dict[str, list[float]] = {"ours": [], "seed": []}
-    for _ in range(repeats):
-        for name, feed in feeds.items():
-            batches = feed()
-            start = time.perf_counter()
-            for index in range(steps):
-                batches[index]
-            feed_rates[name].append(n / (time.perf_counter() - start))
-    ratio = median(rates["ours"]) / median(rates["seed"])
-    feed_ratio = median(feed_rates["ours"]) / median(feed_rates["seed"])
-    return [
-        Row(
-            "augmented batches alone (no model)",
-            "the same two feeds, batches produced per second x batch size",
-            median(feed_rates["ours"]), "images/s", median(feed_rates["seed"]), feed_ratio, "report", None, repeats,
-        ),
-        Row(
-        "CNN training throughput, augmentation on",
-        f"`cnn` net, {steps} steps of {params['batch_size']}: our NumPy PyDataset vs ImageDataGenerator.flow "
-        "(same flip + shift)",
-        median(rates["ours"]), "images/s", median(rates["seed"]), ratio, ">= 2x the seed's way", ratio >= 2, repeats,
-        "the network's own compute is most of a training step on a CPU, so the feed alone cannot double it",
-    )]  # fmt: skip
+def preset_rows() -> list[Row]:
+    """Each lesson preset's time and accuracy, the time-left error, bfloat16 vs float32, the CPU recipe."""
+    return [Row(**row) for row in report_rows()]
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         photo.write_bytes(cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))[1].tobytes())
         sections: list[tuple[str, Callable[[], list[Row]]]] = [
             ("data loading", lambda: bench_loading(root, reps)),
-            ("training throughput", lambda: bench_training(root, 10 if args.quick else 25, reps)),
+            ("training step", lambda: bench_training(root, 1280 if args.quick else 3072, 1 if args.quick else 2)),
+            ("training presets", preset_rows),
             ("single face", lambda: [bench_single_face(model, face, 50 if args.quick else 300)]),
             ("frame", lambda: [bench_frame(model, frames, reps)]),
             ("test split", lambda: [bench_test_split(model, root, reps)]),

@@ -100,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None)
     parser.add_argument("--models", default=",".join(PRESETS), help="comma-separated models (default: all)")
     parser.add_argument("--no-float32", action="store_true", help="skip the Best CNN's float32 comparison run")
+    parser.add_argument("--record-recipe", nargs=2, metavar=("CARD", "WALL_SECONDS"),
+                        help="only record the CPU recipe's run from its card.json and wall time")
     args = parser.parse_args(argv)
+    if args.record_recipe:
+        print(json.dumps(record_recipe(Path(args.record_recipe[0]), float(args.record_recipe[1])), indent=1))
+        return 0
     record: dict[str, Any] = json.loads(MEASURED_FILE.read_text()) if MEASURED_FILE.is_file() else {}
     record.setdefault("presets", {})
     record.update(
@@ -131,3 +136,102 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+#: The CPU recipe's measured run (``make train``'s Best CNN on 2 cores), written by
+#: ``python -m benchmarks.presets --record-recipe CARD SECONDS``.
+RECIPE_FILE = Path(__file__).with_name("cpu_recipe.json")
+
+
+def report_rows(record: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``make bench``'s rows about training presets, as dicts of :class:`benchmarks.perf.Row`'s fields."""
+    from fer_core.models import get_spec
+    from fer_core.presets import estimate_seconds
+
+    record = json.loads(MEASURED_FILE.read_text()) if record is None and MEASURED_FILE.is_file() else (record or {})
+    when = f"measured by make bench-presets on {record.get('date', '?')}"
+    rows: list[dict[str, Any]] = []
+    for model in SEED_NOTEBOOK:
+        found = (record.get("presets") or {}).get(model, {}).get("lesson")
+        name = get_spec(model).display_name
+        if not found:
+            rows.append({"figure": f"lesson preset: {name}", "how": "not measured yet (make bench-presets)"})
+            continue
+        minutes = found["seconds"] / 60
+        ok = bool(found["within_time"] and found["beats_seed"])
+        rows.append({
+            "figure": f"lesson preset: {name}",
+            "how": f"{PRESETS[model]['lesson'].summary}; wall time incl. loading and test evaluation, {when}",
+            "value": round(minutes, 2), "unit": "min", "reference": SEED_NOTEBOOK[model],
+            "target": f"<= {LESSON_MINUTES} min and accuracy > seed notebook's {SEED_NOTEBOOK[model]:.3f}",
+            "met": ok, "runs": 1,
+            "note": f"test accuracy {found['accuracy']:.4f}{' (flip TTA)' if found.get('tta') else ''}; time-left "
+            f"estimate off by at most {found['eta_error_measured_plan']:.0%} with the measured plan, "
+            f"{found['eta_error_relative_plan']:.0%} with no plan",
+        })  # fmt: skip
+    errors = [
+        f["eta_error_measured_plan"]
+        for m in SEED_NOTEBOOK
+        if (f := (record.get("presets") or {}).get(m, {}).get("lesson"))
+    ]
+    if errors:
+        rows.append({
+            "figure": "time left, every phase", "how": "largest error of elapsed + estimate vs the real total, from "
+            "10 % of each lesson run on, with the phases' measured plan", "value": round(max(errors), 3),
+            "unit": "fraction", "target": "within +-25 %", "met": max(errors) <= 0.25, "runs": len(errors),
+        })  # fmt: skip
+    f32, bf16 = record.get("cnn_lesson_float32"), (record.get("presets") or {}).get("cnn", {}).get("lesson")
+    if f32 and bf16:
+        rows.append({
+            "figure": "shortened schedule: mixed bfloat16 (adopted) vs float32",
+            "how": "the Best CNN's lesson preset trained both ways, test accuracy (flip TTA) and wall time",
+            "value": bf16["accuracy"], "unit": "accuracy", "reference": f32["accuracy"],
+            "ratio": round(f32["seconds"] / bf16["seconds"], 2), "target": "accuracy within 1 point of float32",
+            "met": bf16["accuracy"] >= f32["accuracy"] - 0.01, "runs": 1,
+            "note": f"ratio = float32 time / bfloat16 time ({f32['seconds']:.0f} s vs {bf16['seconds']:.0f} s)",
+        })  # fmt: skip
+    recipe = json.loads(RECIPE_FILE.read_text()) if RECIPE_FILE.is_file() else None
+    if recipe:
+        rows.append({
+            "figure": "Best CNN CPU recipe (make train), full",
+            "how": f"one network, {recipe['epochs']} epochs, mixed bfloat16, wall time incl. loading and evaluation, "
+            f"measured {recipe['date']} on {recipe['machine']}",
+            "value": round(recipe["wall_seconds"] / 60, 1), "unit": "min", "reference": recipe["test_accuracy_tta"],
+            "target": "<= 90 min and >= 0.69 flip-TTA test accuracy",
+            "met": recipe["wall_seconds"] <= 90 * 60 and recipe["test_accuracy_tta"] >= 0.69, "runs": 1,
+            "note": f"test accuracy {recipe['test_accuracy_tta']:.4f} (flip TTA)",
+        })  # fmt: skip
+    for model in REGISTRY_ORDER:
+        if model == "cnn" and recipe:
+            continue
+        estimate = estimate_seconds(model, {}, None, 28709, record)
+        if estimate is None:
+            continue
+        rows.append({
+            "figure": f"full recipe: {get_spec(model).display_name}",
+            "how": "extrapolated from its lesson preset's measured run by images x epochs (or trees, solver steps)",
+            "value": round(estimate[0] / 60, 1), "unit": "min", "target": "report", "runs": 1,
+        })  # fmt: skip
+    return rows
+
+
+REGISTRY_ORDER = ("logreg", "random_forest", "mlp", "lstm", "cnn_basic", "cnn", "cnn_ferplus")
+
+
+def record_recipe(card_path: Path, wall_seconds: float) -> dict[str, Any]:
+    """Write :data:`RECIPE_FILE` from the CPU recipe run's model card and its wall time."""
+    card = json.loads(Path(card_path).read_text())
+    recipe = {
+        "date": card["created"][:10],
+        "machine": f"{card['machine']['processor']}, {card['machine']['compute']}",
+        "epochs": card["epochs_run"],
+        "precision": card["params"].get("precision"),
+        "wall_seconds": round(wall_seconds),
+        "training_seconds": card["training_seconds"],
+        "test_accuracy_tta": (card.get("test_metrics_tta") or {}).get("accuracy"),
+        "test_accuracy": (card.get("test_metrics") or {}).get("accuracy"),
+        "ferplus_accuracy": (card.get("ferplus_test") or {}).get("accuracy"),
+        "validation_accuracy": card.get("validation_accuracy"),
+    }
+    RECIPE_FILE.write_text(json.dumps(recipe, indent=1) + "\n")
+    return recipe

@@ -140,8 +140,9 @@ class TestParameterSchemas:
         assert spec.saved_params({"epochs": 3, "retired": 1}) == {"features": "pixels", "epochs": 3}
 
     def test_an_explicit_epoch_count_means_one_network(self) -> None:
-        assert create_model("cnn").params["ensemble_epochs"] == [60, 40]
-        assert create_model("cnn", epochs=5).params["ensemble_epochs"] == [5]
+        assert create_model("cnn").params["ensemble_epochs"] == [60]  # the CPU recipe: one network
+        assert create_model("cnn_ferplus").params["ensemble_epochs"] == [14, 14]
+        assert create_model("cnn_ferplus", epochs=5).params["ensemble_epochs"] == [5]
 
 
 class TestUpdateCard:

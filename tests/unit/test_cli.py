@@ -29,6 +29,7 @@ from support.photos import astronaut, png_declaring
 
 from fer_core.artifacts import read_card
 from fer_core.constants import EMOTIONS
+from fer_core.presets import get_preset
 
 
 def run_cli(*args: str, models_dir: Path | None = None, cache_dir: Path | None = None, timeout: int = 300):
@@ -263,6 +264,21 @@ class TestEvaluateAndTrain:
         card = read_card(out / "logreg")
         assert card.params["pca_components"] == 20 and card.params["C"] == 0.5 and card.params["seed"] == 7
         assert card.n_train == 300 and card.n_validation == 60
+
+    def test_train_with_a_preset(self, fixture_data: Path, tmp_path: Path) -> None:
+        # The lesson preset's settings, under what is given explicitly (--limit and --epochs here).
+        out = tmp_path / "runs"
+        result = run_cli(
+            "train", "cnn_basic", "--data", str(fixture_data), "--preset", "lesson", "--limit", "300",
+            "--epochs", "1", "--out", str(out), cache_dir=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        card = read_card(out / "cnn_basic")
+        lesson = get_preset("cnn_basic", "lesson").params
+        assert card.params["schedule"] == lesson["schedule"] == "cosine"
+        assert card.params["batch_size"] == lesson["batch_size"] and card.params["epochs"] == 1
+        assert card.limit == 300 and card.n_validation == 30  # the preset's 10 % validation share
+        assert "Training" in result.stderr and "Evaluating on the test split" in result.stderr  # phases named
 
     def test_train_misspelt_param_is_an_error(self, fixture_data: Path, tmp_path: Path) -> None:
         # A typo must not be dropped silently: the run would train with the default instead.
