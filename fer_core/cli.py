@@ -135,7 +135,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.preset:  # the preset's settings, under whatever was given explicitly
         for name in names:
             preset = get_preset(name, args.preset)
-            per_model[name] = {**preset.params, **per_model[name]}
+            taken = dict(preset.params)
+            if "epochs" in per_model[name]:  # an explicit epoch count means one network of that many epochs
+                taken.pop("ensemble_epochs", None)
+            per_model[name] = {**taken, **per_model[name]}
             limits[name] = args.limit if args.limit is not None else preset.limit
     dataset = load_dataset(args.data)
 

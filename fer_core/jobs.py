@@ -153,6 +153,7 @@ class _JobRecord:
     phase_label: str = ""
     phase_fraction: float = 0.0
     preset: str | None = None
+    queue_id: int | None = None  # set for the runs of a queue (JobManager.start_queue)
 
     def stop_requested(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -175,7 +176,8 @@ class _JobRecord:
                 self.status = "evaluating"
             return
         if event.kind == "start":
-            self.train_started = time.time()
+            if self.train_started is None:  # an ensemble starts each of its networks
+                self.train_started = time.time()
             self.epochs, self.batches = event.epochs, event.batches
         elif event.kind == "batch":
             self.epoch, self.epochs = event.epoch, event.epochs
@@ -255,30 +257,26 @@ class JobManager:
         self._thread: threading.Thread | None = None
         self._queue: list[dict[str, Any]] = []  # the runs still to start after the current one
         self._queue_dir: Path | None = None
+        self._queue_id = 0  # which queue the waiting runs belong to (a run knows its queue's id)
 
     def start_queue(self, requests: list[dict[str, Any]], *, name: str = "lesson") -> Path:
         """Run several trainings one after another into one folder (``runs/STAMP-name/MODEL``).
 
-        Each request holds :meth:`start`'s keyword arguments plus ``name``. The queue ends early when a
-        run is stopped. Returns the folder, which :func:`fer_core.artifacts.list_cards` reads as a set.
+        Each request holds :meth:`start`'s keyword arguments plus ``name``. The next run starts as the
+        previous one ends, with no gap for another start; the queue ends early when a run is stopped.
+        Returns the folder, which :func:`fer_core.artifacts.list_cards` reads as a set.
         """
         if not requests:
             raise ValueError("Nothing to train.")
-        for request in requests:
-            get_spec(request["name"]).check_params(dict(request.get("params") or {}))
+        checked = [self._checked(dict(r)) for r in requests]
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         folder = self.runs_dir / f"{stamp}-{name}"
-        first, *rest = [dict(r, run_dir=folder) for r in requests]
         with self._lock:
-            if self._record is not None and self._record.status in ACTIVE_STATUSES:
-                raise JobBusyError(self._record.snapshot().describe())
-            self._queue, self._queue_dir = rest, folder  # set first: a run that fails at once moves on
-        try:
-            self.start(first.pop("name"), **first)
-        except Exception:
-            with self._lock:
-                self._queue = []
-            raise
+            self._raise_if_busy()
+            self._queue_id += 1
+            self._queue = [dict(r, run_dir=folder) for r in checked[1:]]
+            self._queue_dir = folder
+            self._start_locked(**dict(checked[0], run_dir=folder), queue_id=self._queue_id)
         return folder
 
     def queue_state(self) -> tuple[Path | None, list[str]]:
@@ -287,17 +285,18 @@ class JobManager:
             return self._queue_dir, [r["name"] for r in self._queue]
 
     def _start_next(self, record: _JobRecord) -> None:
-        """After ``record`` ended: start the next queued run, unless it was stopped (that ends the queue)."""
+        """After ``record`` ended: start its queue's next run, unless it was stopped (that ends the queue)."""
         with self._lock:
+            if record.queue_id is None or record.queue_id != self._queue_id:
+                return  # not part of the current queue
             if record.stop_requested() or not self._queue:
                 self._queue = []
                 return
-            request = dict(self._queue.pop(0))
-        try:
-            self.start(request.pop("name"), **request)
-        except (FerError, ValueError) as exc:  # e.g. a page started another run in between
-            logger.warning("The queued %s run did not start: %s", request, exc)
-            with self._lock:
+            request = self._queue.pop(0)
+            try:
+                self._start_locked(**request, queue_id=record.queue_id)
+            except Exception as exc:  # noqa: BLE001 - a queue that cannot go on ends; the server keeps serving
+                logger.warning("The queued %s run did not start: %s", request.get("name"), exc)
                 self._queue = []
 
     @property
@@ -322,43 +321,80 @@ class JobManager:
         plan: dict[str, float] | None = None,
         run_dir: Path | None = None,
     ) -> JobState:
-        """Start training ``name`` in the background; raise JobBusyError if a job is running.
+        """Start training ``name`` in the background; raise JobBusyError if a job (or a queue) is running.
 
         ``preset`` names the preset the settings come from (shown on the page); ``plan`` gives each
         phase's expected seconds for the time left (see :mod:`fer_core.eta`); without one the phases'
         relative sizes are assumed and the time left is told once the first phase shows its pace.
         """
-        spec = get_spec(name)
-        params = dict(params or {})
-        spec.check_params(params)  # fail here, in the page's thread, not later in the child process
+        request = self._checked(
+            {"name": name, "params": params, "limit": limit, "owner": owner, "data_dir": data_dir,
+             "session": session, "preset": preset, "plan": plan, "run_dir": run_dir}
+        )  # fmt: skip
+        with self._lock:
+            self._raise_if_busy()
+            return self._start_locked(**request)
+
+    @staticmethod
+    def _checked(request: dict[str, Any]) -> dict[str, Any]:
+        """A start request with its parameters checked (here, in the page's thread, not later in the child)."""
+        get_spec(request["name"]).check_params(dict(request.get("params") or {}))
+        limit = request.get("limit")
         if limit is not None and limit < 50:
             raise ValueError("Train on at least 50 images, or the validation split has nothing to check.")
-        with self._lock:
-            if self._record is not None and self._record.status in ACTIVE_STATUSES:
-                raise JobBusyError(self._record.snapshot().describe())
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            context = mp.get_context("spawn")  # never fork a process that has TensorFlow loaded
-            record = _JobRecord(
-                job_id=f"{stamp}-{name}",
-                model=name,
-                display_name=spec.display_name,
-                family=spec.family,
-                owner=owner.strip() or "Someone",
-                params=params,
-                limit=limit,
-                run_dir=Path(run_dir) if run_dir is not None else self.runs_dir / f"{stamp}-{name}",
-                stop=context.Event(),
-                session=session,
-                preset=preset,
-                eta=PhaseEta(plan) if plan else PhaseEta(relative_plan(name, params), absolute=False),
-            )
-            self._record = record
-            root = str(resolve_data_dir(data_dir))
-            self._thread = threading.Thread(
-                target=self._supervise, args=(record, context, root), name=f"fer-train-{name}", daemon=True
-            )
-            self._thread.start()
-            return record.snapshot()
+        return request
+
+    def _raise_if_busy(self) -> None:
+        """JobBusyError if a run is going, or a queue is between two of its runs (lock held)."""
+        record = self._record
+        if record is not None and record.status in ACTIVE_STATUSES:
+            raise JobBusyError(record.snapshot().describe())
+        if self._queue:
+            owner = record.owner if record is not None else "Someone"
+            waiting = ", ".join(get_spec(r["name"]).display_name for r in self._queue)
+            raise JobBusyError(f"{owner} is training several models one after another (next: {waiting}).")
+
+    def _start_locked(
+        self,
+        name: str,
+        *,
+        params: dict[str, Any] | None = None,
+        limit: int | None = None,
+        owner: str = "Someone",
+        data_dir: str | os.PathLike[str] | None = None,
+        session: str | None = None,
+        preset: str | None = None,
+        plan: dict[str, float] | None = None,
+        run_dir: Path | None = None,
+        queue_id: int | None = None,
+    ) -> JobState:
+        """Create the job's record and its supervising thread (the lock is held)."""
+        spec = get_spec(name)
+        params = dict(params or {})
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        context = mp.get_context("spawn")  # never fork a process that has TensorFlow loaded
+        record = _JobRecord(
+            job_id=f"{stamp}-{name}",
+            model=name,
+            display_name=spec.display_name,
+            family=spec.family,
+            owner=owner.strip() or "Someone",
+            params=params,
+            limit=limit,
+            run_dir=Path(run_dir) if run_dir is not None else self.runs_dir / f"{stamp}-{name}",
+            stop=context.Event(),
+            session=session,
+            preset=preset,
+            eta=PhaseEta(plan) if plan else PhaseEta(relative_plan(name, params), absolute=False),
+            queue_id=queue_id,
+        )
+        self._record = record
+        root = str(resolve_data_dir(data_dir))
+        self._thread = threading.Thread(
+            target=self._supervise, args=(record, context, root), name=f"fer-train-{name}", daemon=True
+        )
+        self._thread.start()
+        return record.snapshot()
 
     def owned_by(self, session: str | None) -> bool:
         """True if ``session`` may stop or install the current job (its starter, or any for page-less jobs)."""
@@ -384,12 +420,17 @@ class JobManager:
                     self._record.message = "Stopping at the next batch"
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job's thread ends; True if it has."""
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
+        """Block until the job (and the rest of its queue, if any) has ended; True if it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            thread = self._thread
+            if thread is None:
+                return True
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+            if self._thread is thread:  # no queued run took over
+                return True
 
     def install(self, models_dir: Path | None = None, session: str | None = None) -> Path:
         """Install the finished job's model into the models folder ("Use this model").

@@ -116,17 +116,43 @@ def get_preset(model: str, name: str) -> Preset:
 
 
 def read_measured(path: Path | None = None) -> dict[str, Any]:
-    """The benchmark's record of every preset (empty if it has not been run)."""
+    """The benchmark's record of every preset (empty if it has not been run, or is unreadable)."""
     try:
-        return json.loads(Path(path or MEASURED_FILE).read_text())
+        record = json.loads(Path(path or MEASURED_FILE).read_text())
     except (OSError, ValueError):
         return {}
+    return record if isinstance(record, dict) else {}
+
+
+def measured_version(path: Path | None = None) -> str:
+    """Changes whenever the benchmark's record does (its modification time), for caches."""
+    try:
+        return str(Path(path or MEASURED_FILE).stat().st_mtime_ns)
+    except OSError:
+        return "none"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
 def measured(model: str, name: str, record: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """What ``model``'s preset ``name`` took and reached on the benchmark machine, or None."""
+    """What ``model``'s preset ``name`` took and reached on the benchmark machine, or None.
+
+    An entry without a measured time (or with phases that are not numbers) counts as not measured.
+    """
     record = read_measured() if record is None else record
-    return (record.get("presets") or {}).get(model, {}).get(name)
+    presets = record.get("presets")
+    by_model = presets.get(model) if isinstance(presets, dict) else None
+    found = by_model.get(name) if isinstance(by_model, dict) else None
+    if not isinstance(found, dict) or not _number(found.get("seconds")):
+        return None
+    phases = found.get("phases")
+    if phases is not None and not (isinstance(phases, dict) and all(_number(v) for v in phases.values())):
+        found = {k: v for k, v in found.items() if k != "phases"}
+    if found.get("accuracy") is not None and not _number(found["accuracy"]):
+        found = {**found, "accuracy": None}
+    return found
 
 
 def speed_probe(repeats: int = 5) -> float:
@@ -145,7 +171,7 @@ def speed_probe(repeats: int = 5) -> float:
 def machine_factor(record: Mapping[str, Any] | None = None, probe: float | None = None) -> float:
     """How much longer work takes here than on the benchmark machine (1.0 when unknown)."""
     record = read_measured() if record is None else record
-    then = float(record.get("probe_seconds") or 0.0)
+    then = float(record.get("probe_seconds") or 0.0) if _number(record.get("probe_seconds")) else 0.0
     if then <= 0:
         return 1.0
     now = speed_probe() if probe is None else probe

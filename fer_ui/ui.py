@@ -317,10 +317,21 @@ def data_dir_note() -> str:
     return f"`{DATA_DIR_ENV}` = `{env}`" if env else f"`{resolve_data_dir()}` (set `{DATA_DIR_ENV}` to change)"
 
 
+def machine_factor(version: str, busy: bool) -> float:
+    """How much longer training takes on this computer than on the presets' benchmark machine.
+
+    A short timed check, repeated at most hourly and whenever the benchmark's record (``version``)
+    changes; never while a run trains (it would time the run, not the computer): the last value, or 1.
+    """
+    if busy:
+        return float(st.session_state.get("_machine_factor", 1.0))
+    factor = _machine_factor(version)
+    st.session_state["_machine_factor"] = factor
+    return factor
+
+
 @st.cache_data(ttl=3600, show_spinner=False)
-def machine_factor() -> float:
-    """How much longer training takes on this computer than on the presets' benchmark machine (a short
-    timed check, repeated at most hourly)."""
+def _machine_factor(version: str) -> float:
     from fer_core.presets import machine_factor as measure
 
     return measure()

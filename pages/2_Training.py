@@ -199,7 +199,7 @@ def render_progress(state: JobState) -> None:
 def live_job() -> None:
     """Redraws itself every second while the job runs; a full rerun shows the result once it ends."""
     state = manager.snapshot()
-    if state is None or not state.active:
+    if state is None or not (state.active or manager.queue_state()[1]):
         st.rerun()
     render_progress(state)
 
@@ -318,7 +318,7 @@ def controls() -> None:
         )
         st.caption(f"**{views.PRESET_CHOICES[preset]}**: {chosen.summary} ({split})")
     record = presets.read_measured()
-    factor = ui.machine_factor()
+    factor = ui.machine_factor(presets.measured_version(), busy=manager.snapshot() is not None and running)
     estimate = presets.estimate_seconds(name, params, limit, n_train, record, factor)
     found = presets.measured(name, preset, record) if preset != "custom" else None
     st.info(
@@ -377,7 +377,8 @@ if pending is not None and (state is None or not state.active):
 elif state is None or not state.active:
     st.session_state.pop("busy", None)  # whoever was training has finished
 
-if state is not None and state.active:
+running = state is not None and (state.active or bool(manager.queue_state()[1]))  # a queue between runs too
+if running:
     # While a run trains, its progress and curves come first (above the fold on a 1366x768 projector).
     live_job()
     with st.expander("Train another model (it starts when this run ends)"):
@@ -408,6 +409,6 @@ if busy := st.session_state.get("busy"):
 if state is None:
     st.header("Progress")
     st.info("No training has run on this server yet. Choose a model above and press Start.")
-elif not state.active:
+elif not running:
     st.header("Last run")
     render_result(state)

@@ -8,6 +8,7 @@ without optimizer state. Keras is imported when first used, so importing the reg
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -137,8 +138,8 @@ def keras_callbacks(
                 # Kept for restore_best, and whenever a Stop may come: a stopped run keeps its best epoch.
                 if params.get("restore_best") or stop is not None:
                     self.best_weights = self.model.get_weights()
-            if model.checkpoint_dir_ is not None:
-                save_checkpoint(self.model, Path(model.checkpoint_dir_), epoch + 1, model.history_)
+            if model.checkpoint_dir_ is not None and not model.stopped_early_:  # a stopped epoch is not whole
+                save_checkpoint(self.model, Path(model.checkpoint_dir_), epoch + 1, model.history_, model.run_)
             emit(
                 callback,
                 ProgressEvent(
@@ -172,24 +173,43 @@ CHECKPOINT_FILE = "checkpoint.keras"
 CHECKPOINT_STATE = "state.json"
 
 
-def save_checkpoint(network: Any, directory: Path, epoch: int, history: Mapping[str, list[float]]) -> None:
-    """Save the network with its optimizer state after ``epoch`` (atomically: a crash keeps the last one)."""
+def save_checkpoint(
+    network: Any, directory: Path, epoch: int, history: Mapping[str, list[float]], run: Mapping[str, Any]
+) -> None:
+    """Save the network with its optimizer state after ``epoch`` (atomically: a crash keeps the last one).
+
+    ``run`` identifies the run (its parameters and data sizes): only the same run may resume from it.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     partial = directory / f"partial-{CHECKPOINT_FILE}"
     network.save(partial)
     os.replace(partial, directory / CHECKPOINT_FILE)
-    state = {"epoch": epoch, "history": {k: list(v) for k, v in history.items()}, "saved": time.time()}
+    state = {
+        "epoch": epoch,
+        "history": {k: list(v) for k, v in history.items()},
+        "run": dict(run),
+        "saved": time.time(),
+    }
     (directory / CHECKPOINT_STATE).write_text(json.dumps(state) + "\n")
 
 
-def load_checkpoint(directory: Path) -> tuple[Any, int, dict[str, list[float]]] | None:
-    """The network (compiled, optimizer state included), epochs done and history saved in ``directory``."""
+def load_checkpoint(directory: Path, run: Mapping[str, Any]) -> tuple[Any, int, dict[str, list[float]]] | None:
+    """The network (compiled, optimizer state included), epochs done and history saved in ``directory``.
+
+    A checkpoint of another run (other parameters or data) is refused: its learning-rate schedule and
+    epochs belong to that run.
+    """
     path, state_path = directory / CHECKPOINT_FILE, directory / CHECKPOINT_STATE
     if not (path.is_file() and state_path.is_file()):
         return None
     import fer_core.models.layers  # noqa: F401 - registers our layers before loading
 
     state = json.loads(state_path.read_text())
+    if state.get("run") != json.loads(json.dumps(dict(run))):
+        raise FerError(
+            f"The checkpoint in {directory} was saved by a run with other settings or data; "
+            "resume with the same settings, or use another checkpoint folder."
+        )
     network = keras_module().saving.load_model(path, compile=True, safe_mode=True)
     return network, int(state["epoch"]), {k: list(v) for k, v in state["history"].items()}
 
@@ -250,6 +270,19 @@ def deflate_keras_file(source: Path, target: Path) -> None:
             out.writestr(info.filename, src.read(info.filename))
 
 
+def _member_progress(callback: ProgressCallback | None, offset: int, total: int) -> ProgressCallback | None:
+    """Progress of one ensemble member as part of the whole ensemble's epochs (one bar, one time left)."""
+    if callback is None:
+        return None
+
+    def forward(event: ProgressEvent) -> None:
+        if event.kind in ("batch", "epoch", "start") and event.epochs:
+            event = dataclasses.replace(event, epoch=event.epoch + offset, epochs=total)
+        callback(event)
+
+    return forward
+
+
 class KerasModel(FerModel):
     """A Keras network wrapped to the shared contract; trains with validation-based selection."""
 
@@ -259,6 +292,8 @@ class KerasModel(FerModel):
     initial_weights_: list[list[np.ndarray]] | None = None
     #: Where to save a checkpoint after every epoch, and to resume from if one is there (long runs).
     checkpoint_dir_: Path | None = None
+    #: What identifies this run in its checkpoints (parameters and data sizes).
+    run_: dict[str, Any] | None = None
 
     def build_network(self, steps_per_epoch: int) -> Any:
         """A fresh network (``model_``) compiled with this recipe's optimizer, schedule and loss.
@@ -322,7 +357,16 @@ class KerasModel(FerModel):
                 member.initial_weights_ = [self.initial_weights_[i % len(self.initial_weights_)]]
             if self.checkpoint_dir_ is not None:
                 member.checkpoint_dir_ = Path(self.checkpoint_dir_) / f"member_{i}"
-            members.append(member.fit(x, y, x_val, y_val, callback=callback, stop=stop))
+            members.append(
+                member.fit(
+                    x,
+                    y,
+                    x_val,
+                    y_val,
+                    callback=_member_progress(callback, sum(epochs_list[:i]), sum(epochs_list)),
+                    stop=stop,
+                )
+            )
             if member.stopped_early_:
                 self.stopped_early_ = True
                 break
@@ -354,7 +398,9 @@ class KerasModel(FerModel):
         steps = int(np.ceil(len(x_in) / batch_size))
         self.build_network(steps)
         initial_epoch = 0
-        resumed = load_checkpoint(Path(self.checkpoint_dir_)) if self.checkpoint_dir_ is not None else None
+        n_val = 0 if x_val is None else len(x_val)
+        self.run_ = {"params": json.loads(json.dumps(dict(p), default=list)), "n": len(x_in), "n_val": n_val}
+        resumed = load_checkpoint(Path(self.checkpoint_dir_), self.run_) if self.checkpoint_dir_ is not None else None
         if resumed is not None:
             self.model_, initial_epoch, self.history_ = resumed
             emit(callback, ProgressEvent("message", self.name, message=f"Resuming after epoch {initial_epoch}"))

@@ -6,6 +6,7 @@ under ``screenshots/`` (git-ignored), and trains ``cnn_basic`` for one epoch on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -95,17 +96,31 @@ def set_number(tab, label: str, value: int) -> None:
 
 @pytest.mark.skipif(not HAS_DATA, reason=NO_DATA_REASON)
 def test_train_cnn_basic(page, server: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
     page.goto(f"{server}/Training")
     wait_idle(page, settle=1.5, network_idle=True)
     assert page.get_by_text("Expected duration here").count() or page.get_by_text("not known yet").count()
     page.get_by_text("Custom", exact=True).click()  # the lesson preset is the default; set everything here
     wait_idle(page, settle=1.0)
     set_number(page, "Training-subset size (images)", 500)
-    set_number(page, "Epochs", 1)
+    set_number(page, "Epochs", 200)  # long enough to watch it on a projector, then stop it
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("started by A student").first.wait_for(timeout=60_000)
     assert_no_exception(page)
+    # On a 1366x768 projector the live curves sit above the fold while the run trains.
+    page.set_viewport_size({"width": 1366, "height": 768})
+    live = page.locator(".js-plotly-plot", has_text="Loss and accuracy per epoch")
+    live.first.wait_for(timeout=120_000)
+    assert page.get_by_text("step 1 of 2: Training").count()  # the phase is named, of how many
+    wait_idle(page, settle=1.0)
+    box = live.first.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 768, box
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "5_training_projector.png"))
+    page.set_viewport_size({"width": 1400, "height": 900})
     full_screenshot(page, "5_training_running.png")
+    with contextlib.suppress(sync_api.TimeoutError):  # early stopping (patience 5) may have ended the run
+        page.get_by_role("button", name="Stop (keeps the best weights)").click(timeout=5_000)
     page.get_by_text("Finished training Basic CNN").first.wait_for(timeout=300_000)
     wait_idle(page, settle=1.5, network_idle=True)
     assert_no_exception(page)

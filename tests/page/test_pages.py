@@ -11,6 +11,7 @@ from support.data import DATA_DIR, HAS_DATA, NO_DATA_REASON, REPO, TINY_PARAMS
 
 from fer_core.jobs import get_manager
 from fer_core.models import REGISTRY
+from fer_core.presets import get_preset
 
 PAGES = {
     "home": REPO / "pages" / "0_Home.py",
@@ -132,6 +133,37 @@ class TestTraining:
         assert app.radio(key="cnn_ferplus_labels").value == "ferplus"  # FER+ votes by default, FER2013 a click away
         assert "tilt" in app.toggle(key="cnn_ferplus_augment").label  # photo-like augmentation, named
         assert "Barsoum" in app.radio(key="cnn_ferplus_labels").help  # FER+ credited where it is offered
+
+    def test_lesson_preset_and_the_six_queue(self, data_mode: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+        if data_mode == "no_data":
+            pytest.skip("training needs the dataset")
+        manager = get_manager()
+        assert manager.wait(300), "an earlier job is still running"
+        monkeypatch.setattr(manager, "_runs_dir", tmp_path / "runs")
+        app = run_page("training")
+        app.selectbox(key="model").set_value("mlp").run()
+        assert app.radio(key="mlp_preset").value == "lesson"
+        app.button(key="start").click().run()
+        assert_clean(app)
+        state = manager.snapshot()
+        lesson = get_preset("mlp", "lesson")
+        assert state.model == "mlp" and state.preset == "lesson" and state.limit == lesson.limit
+        assert state.params == lesson.params
+        manager.stop(manager._record.session)  # the page's own tab may stop it
+        assert manager.wait(300)
+        # "Train all six": the six lesson presets, one after another, into one folder.
+        app.button(key="six").click().run()
+        assert_clean(app)
+        folder, waiting = manager.queue_state()
+        assert manager.snapshot().model == "logreg" and manager.snapshot().preset == "lesson"
+        assert waiting == ["random_forest", "mlp", "lstm", "cnn_basic", "cnn"]
+        assert folder is not None and folder.parent == tmp_path / "runs"
+        app.run()
+        assert "Next in the queue: Random forest" in texts(app)
+        manager.stop(manager._record.session)  # Stop ends the queue
+        assert manager.wait(300)
+        assert manager.queue_state()[1] == [] and manager.snapshot().model == "logreg"
 
     def test_train_stop_busy_and_install(self, data_mode: str, zoo: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:

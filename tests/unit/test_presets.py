@@ -25,7 +25,7 @@ from fer_core.presets import (
     machine_factor,
     work_units,
 )
-from fer_core.progress import ProgressEvent
+from fer_core.progress import ProgressEvent, StopFlag
 
 
 class Clock:
@@ -204,22 +204,38 @@ def test_training_device_from_the_card() -> None:
 
 def test_checkpoint_resumes_after_the_last_epoch(small_faces, tmp_path: Path) -> None:  # noqa: ANN001
     x, y, x_val, y_val = small_faces
-    params = {"widths": [4, 8], "convs_per_stage": 1, "ensemble_epochs": [1], "epochs": 1, "batch_size": 32,
-              "precision": "mixed_bfloat16"}  # fmt: skip
+    params = {"widths": [4, 8], "convs_per_stage": 1, "epochs": 3, "batch_size": 32, "precision": "mixed_bfloat16"}
     first = create_model("cnn", **params)
     first.checkpoint_dir_ = tmp_path
-    first.fit(x, y, x_val, y_val)
-    assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 1
+    stop = StopFlag()
+    first.fit(x, y, x_val, y_val, stop=stop, callback=lambda e: stop.set() if e.kind == "epoch" else None)
+    assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 1  # interrupted during epoch 2
     messages: list[str] = []
-    second = create_model("cnn", **{**params, "ensemble_epochs": [2], "epochs": 2})
+    second = create_model("cnn", **params)
     second.checkpoint_dir_ = tmp_path
     second.fit(x, y, x_val, y_val, callback=lambda e: messages.append(e.message) if e.kind == "message" else None)
     assert "Resuming after epoch 1" in messages
-    assert len(second.history_["val_accuracy"]) == 2  # the first epoch's numbers came from the checkpoint
+    assert len(second.history_["val_accuracy"]) == 3  # the first epoch's numbers came from the checkpoint
     assert second.history_["val_accuracy"][0] == first.history_["val_accuracy"][0]
-    assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 2
+    assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 3
     proba = second.predict_proba(x_val)
     assert proba.dtype == np.float32 and np.allclose(proba.sum(axis=1), 1, atol=1e-4)
+    # Other settings must not resume someone else's schedule.
+    other = create_model("cnn", **{**params, "epochs": 5})
+    other.checkpoint_dir_ = tmp_path
+    with pytest.raises(FerError, match="other settings"):
+        other.fit(x, y, x_val, y_val)
+
+
+def test_an_ensemble_reports_one_progress_over_its_networks(small_faces) -> None:  # noqa: ANN001
+    x, y, x_val, y_val = small_faces
+    model = create_model("cnn", widths=[4], convs_per_stage=1, ensemble_epochs=[2, 1], batch_size=64)
+    events: list[ProgressEvent] = []
+    model.fit(x, y, x_val, y_val, callback=events.append)
+    epochs = [(e.epoch, e.epochs) for e in events if e.kind == "epoch"]
+    assert epochs == [(1, 3), (2, 3), (3, 3)]  # the second network's epoch is the third of three
+    fractions = [e.fraction for e in events if e.kind in ("batch", "epoch")]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
 def test_a_queue_trains_one_after_another_into_one_folder(tmp_path: Path) -> None:
@@ -242,3 +258,14 @@ def test_a_queue_trains_one_after_another_into_one_folder(tmp_path: Path) -> Non
     assert {p.parent.name for p in folder.glob("*/card.json")} == {"logreg", "random_forest"}
     assert queue_folders(tmp_path / "runs") == [folder]
     assert manager.queue_state()[1] == []
+
+
+def test_nothing_else_starts_while_a_queue_is_between_two_runs(tmp_path: Path) -> None:
+    from fer_core.jobs import JobBusyError
+
+    manager = JobManager(tmp_path / "runs")
+    manager._queue = [{"name": "mlp", "params": {}}]  # the previous run has ended, the next not started yet
+    with pytest.raises(JobBusyError, match="one after another .next: Dense MLP"):
+        manager.start("logreg")
+    with pytest.raises(JobBusyError):
+        manager.start_queue([{"name": "logreg"}])
