@@ -10,6 +10,7 @@ precisions are compared. Speed targets live here, never in tests.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -24,6 +25,8 @@ from fer_core.eta import PhaseEta
 from fer_core.presets import LESSON_MINUTES, MEASURED_FILE, PRESETS, SEED_NOTEBOOK, relative_plan, speed_probe
 from fer_core.progress import ProgressEvent
 from fer_core.training import train_model
+
+EVENTS_DIR = Path(__file__).parents[1] / "logs" / "preset-events"
 
 
 class Recorder:
@@ -75,6 +78,10 @@ def run_preset(
         result = train_model(model, dataset, params=params, limit=limit, out_dir=Path(tmp), callback=recorder)
         end = time.perf_counter()
     card = result.card
+    EVENTS_DIR.mkdir(parents=True, exist_ok=True)  # kept (git-ignored) to replay the time-left logic later
+    (EVENTS_DIR / f"{model}-{params.get('precision', 'default')}.json").write_text(
+        json.dumps({"end": end, "events": [[t, dataclasses.asdict(e)] for t, e in recorder.events]})
+    )
     phases = {"load": round(load_seconds, 1), **phase_seconds(recorder.events, end)}
     seconds = load_seconds + (end - started)
     return {
@@ -133,9 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(record, indent=1))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 #: The CPU recipe's measured run (``make train``'s Best CNN on 2 cores), written by
@@ -235,3 +239,7 @@ def record_recipe(card_path: Path, wall_seconds: float) -> dict[str, Any]:
     }
     RECIPE_FILE.write_text(json.dumps(recipe, indent=1) + "\n")
     return recipe
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

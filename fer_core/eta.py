@@ -79,8 +79,20 @@ class PhaseEta:
                 pace = (last_t - start_t) / (last_f - start_f)  # seconds per whole phase, recent epochs
                 return (last_t - self._phase_start) + (1.0 - last_f) * pace
         if self._fraction >= MIN_FRACTION and elapsed >= MIN_SECONDS:
-            return elapsed / self._fraction
+            paced = elapsed / self._fraction
+            planned = self.plan.get(self.phase or "", 0.0) if self.absolute else 0.0
+            if planned > 0:
+                # Work before the first step (features, graph building) makes an early pace misleading:
+                # trust a measured plan at first and the pace more as the phase goes on.
+                expected = max(planned * self._done_speed(), elapsed)
+                return self._fraction * paced + (1.0 - self._fraction) * expected
+            return paced
         return None
+
+    def _done_speed(self) -> float:
+        """Actual seconds per planned second over the finished phases (1.0 before any)."""
+        planned = sum(self.plan.get(p, 0.0) for p in self._done)
+        return sum(self._done.values()) / planned if planned > 0 else 1.0
 
     def _speed(self, current_total: float | None) -> float | None:
         """Actual seconds per planned second so far (None when nothing tells yet)."""

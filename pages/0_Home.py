@@ -13,7 +13,7 @@ import streamlit as st
 from fer_core.constants import EMOTIONS
 from fer_core.data import install_dataset_zip, resolve_data_dir
 from fer_core.errors import FerError
-from fer_core.views import dataset_counts_note, leaderboard, leaderboard_note
+from fer_core.views import dataset_counts_note, leaderboard, leaderboard_note, training_time_note
 from fer_ui import ui
 
 ui.setup_page("Home", "🙂")
@@ -71,8 +71,11 @@ if len(board):
             "Macro-F1": st.column_config.NumberColumn(format="%.3f"),
             "Trained on": st.column_config.NumberColumn(format="%d images"),
             "Training time (s)": st.column_config.NumberColumn(format="%.0f"),
+            "Device": st.column_config.TextColumn(help="Where the model was trained: compare times on one device only"),
         },
     )
+    if note := training_time_note(cards):
+        st.caption(note)
 else:
     st.info("No model is trained yet.")
 ui.missing_models(cards, heading="Not trained yet", compared=True)

@@ -227,6 +227,22 @@ class TestComparison:
         else:
             assert "needs the dataset" in texts(app)
 
+    def test_a_lesson_run_shown_instead_of_the_installed_models(self, data_mode: str, zoo: Path,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+        folder = tmp_path / "runs" / "20261203-101500-lesson"  # as "Train all six" writes them
+        for name in ("logreg", "mlp"):
+            shutil.copytree(zoo / name, folder / name)
+        app = run_page("comparison")
+        assert app.radio(key="cards_source").value == "installed"
+        assert len(app.dataframe[0].value) == len(TINY_PARAMS)
+        app.radio(key="cards_source").set_value(str(folder)).run()
+        assert_clean(app)
+        table = app.dataframe[0].value
+        assert list(table["Model"]) == ["Logistic regression", "Dense MLP"]
+        assert "Device" in table.columns
+        assert "They are not installed" in texts(app)
+        assert "The lesson run of 2026-12-03 10:15" in app.radio(key="cards_source").options[1]
+
     def test_counts_toggle_and_pairs(self, data_mode: str) -> None:
         app = run_page("comparison")
         app.radio(key="cm_norm").set_value("counts").run()
