@@ -62,6 +62,27 @@ def replay_eta(events: list[tuple[float, ProgressEvent]], plan: dict[str, float]
     return worst
 
 
+def replay_saved() -> int:
+    """Recompute every preset's time-left errors from its kept events and update the record."""
+    record = json.loads(MEASURED_FILE.read_text())
+    for model, by_name in record.get("presets", {}).items():
+        found = by_name.get("lesson")
+        path = EVENTS_DIR / f"{model}-{PRESETS[model]['lesson'].params.get('precision', 'default')}.json"
+        if not found or not path.is_file():
+            continue
+        kept = json.loads(path.read_text())
+        events = [(t, ProgressEvent(**e)) for t, e in kept["events"]]
+        plan = {k: v for k, v in found["phases"].items() if k != "load"}
+        found["eta_error_measured_plan"] = round(replay_eta(events, plan, True, kept["end"]), 3)
+        params = PRESETS[model]["lesson"].params
+        found["eta_error_relative_plan"] = round(
+            replay_eta(events, relative_plan(model, params), False, kept["end"]), 3
+        )
+        print(model, found["eta_error_measured_plan"], found["eta_error_relative_plan"])
+    MEASURED_FILE.write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
 def phase_seconds(events: list[tuple[float, ProgressEvent]], end: float) -> dict[str, float]:
     """Seconds spent in each phase."""
     marks = [(t, e.phase) for t, e in events if e.kind == "phase"]
@@ -107,9 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None)
     parser.add_argument("--models", default=",".join(PRESETS), help="comma-separated models (default: all)")
     parser.add_argument("--no-float32", action="store_true", help="skip the Best CNN's float32 comparison run")
-    parser.add_argument("--record-recipe", nargs=2, metavar=("CARD", "WALL_SECONDS"),
-                        help="only record the CPU recipe's run from its card.json and wall time")
+    parser.add_argument(
+        "--record-recipe",
+        nargs=2,
+        metavar=("CARD", "WALL_SECONDS"),
+        help="only record the CPU recipe's run from its card.json and wall time",
+    )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="only recompute the time-left errors from the events the last run kept (logs/)",
+    )
     args = parser.parse_args(argv)
+    if args.replay:
+        return replay_saved()
     if args.record_recipe:
         print(json.dumps(record_recipe(Path(args.record_recipe[0]), float(args.record_recipe[1])), indent=1))
         return 0
@@ -139,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
         MEASURED_FILE.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
     return 0
-
 
 
 #: The CPU recipe's measured run (``make train``'s Best CNN on 2 cores), written by

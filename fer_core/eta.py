@@ -69,25 +69,29 @@ class PhaseEta:
             self._marks.append((self.clock(), self._fraction))
 
     def _current_total(self, now: float) -> float | None:
-        """Estimated seconds of the whole current phase, from its own pace (None if too early)."""
+        """Estimated seconds of the whole current phase (None if too early to tell)."""
         elapsed = now - self._phase_start
-        if self._marks:
-            recent = self._marks[-3:]
-            start_t, start_f = (self._phase_start, 0.0) if len(self._marks) <= 3 else self._marks[-4]
-            last_t, last_f = recent[-1]
-            if last_f > start_f:
-                pace = (last_t - start_t) / (last_f - start_f)  # seconds per whole phase, recent epochs
-                return (last_t - self._phase_start) + (1.0 - last_f) * pace
-        if self._fraction >= MIN_FRACTION and elapsed >= MIN_SECONDS:
+        paced: float | None = None
+        if len(self._marks) >= 2:
+            # The pace of the last (up to three) whole epochs: the first one also built the graph.
+            (first_t, first_f), (last_t, last_f) = self._marks[-4:][0], self._marks[-1]
+            if last_f > first_f:
+                paced = (last_t - self._phase_start) + (1.0 - last_f) * (last_t - first_t) / (last_f - first_f)
+        elif self._marks:
+            last_t, last_f = self._marks[-1]
+            if last_f > 0:
+                paced = (last_t - self._phase_start) / last_f
+        elif self._fraction >= MIN_FRACTION and elapsed >= MIN_SECONDS:
             paced = elapsed / self._fraction
-            planned = self.plan.get(self.phase or "", 0.0) if self.absolute else 0.0
-            if planned > 0:
-                # Work before the first step (features, graph building) makes an early pace misleading:
-                # trust a measured plan at first and the pace more as the phase goes on.
-                expected = max(planned * self._done_speed(), elapsed)
-                return self._fraction * paced + (1.0 - self._fraction) * expected
-            return paced
-        return None
+        if paced is None:
+            return None
+        planned = self.plan.get(self.phase or "", 0.0) if self.absolute else 0.0
+        if planned > 0:
+            # Work before the first step or epoch (features, graph building) makes an early pace misleading:
+            # trust a measured plan at first, and the pace more as the phase goes on.
+            expected = max(planned * self._done_speed(), elapsed)
+            return self._fraction * paced + (1.0 - self._fraction) * expected
+        return paced
 
     def _done_speed(self) -> float:
         """Actual seconds per planned second over the finished phases (1.0 before any)."""
