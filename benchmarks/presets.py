@@ -62,6 +62,28 @@ def replay_eta(events: list[tuple[float, ProgressEvent]], plan: dict[str, float]
     return worst
 
 
+def markdown_table(record: dict[str, Any]) -> str:
+    """The README's "training on your machine" table: model, preset, minutes, accuracy, seed, targets."""
+    from fer_core.models import get_spec
+
+    lines = [
+        "| model | lesson preset | minutes | test accuracy | seed notebook | ≤ 5 min | beats seed | time left off by |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model, by_name in record.get("presets", {}).items():
+        found = by_name.get("lesson")
+        if not found:
+            continue
+        seed = found.get("seed_notebook")
+        beats = "—" if found.get("beats_seed") is None else ("yes" if found["beats_seed"] else "**no**")
+        lines.append(
+            f"| {get_spec(model).display_name} | {PRESETS[model]['lesson'].summary} | {found['seconds'] / 60:.1f} | "
+            f"{found['accuracy']:.3f}{' (TTA)' if found.get('tta') else ''} | {seed if seed is not None else '—'} | "
+            f"{'yes' if found['within_time'] else '**no**'} | {beats} | ≤ {found['eta_error_measured_plan']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
 def replay_saved() -> int:
     """Recompute every preset's time-left errors from its kept events and update the record."""
     record = json.loads(MEASURED_FILE.read_text())
@@ -139,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only recompute the time-left errors from the events the last run kept (logs/)",
     )
+    parser.add_argument("--table", action="store_true", help="only print the README's table from the record")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(MEASURED_FILE.read_text())))
+        return 0
     if args.replay:
         return replay_saved()
     if args.record_recipe:
@@ -167,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         preset = PRESETS["cnn"]["lesson"]
         print("[presets] cnn lesson in float32 ...", file=sys.stderr, flush=True)
         found = run_preset("cnn", {**preset.params, "precision": "float32"}, preset.limit, dataset, load_seconds)
-        record["cnn_lesson_float32"] = found
+        record["cnn_short_float32"] = found  # beside the lesson run in bfloat16, kept as "cnn_short_bfloat16"
+        record["cnn_short_bfloat16"] = record["presets"]["cnn"]["lesson"]
         MEASURED_FILE.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
     return 0
@@ -215,11 +242,12 @@ def report_rows(record: dict[str, Any] | None = None) -> list[dict[str, Any]]:
             "10 % of each lesson run on, with the phases' measured plan", "value": round(max(errors), 3),
             "unit": "fraction", "target": "within +-25 %", "met": max(errors) <= 0.25, "runs": len(errors),
         })  # fmt: skip
-    f32, bf16 = record.get("cnn_lesson_float32"), (record.get("presets") or {}).get("cnn", {}).get("lesson")
+    f32, bf16 = record.get("cnn_short_float32"), record.get("cnn_short_bfloat16")
     if f32 and bf16:
         rows.append({
             "figure": "shortened schedule: mixed bfloat16 (adopted) vs float32",
-            "how": "the Best CNN's lesson preset trained both ways, test accuracy (flip TTA) and wall time",
+            "how": "the Best CNN's network, 4 epochs (1 warm-up + cosine) on 20,000 images, trained both ways one "
+            "after the other: test accuracy (flip TTA) and wall time",
             "value": bf16["accuracy"], "unit": "accuracy", "reference": f32["accuracy"],
             "ratio": round(f32["seconds"] / bf16["seconds"], 2), "target": "accuracy within 1 point of float32",
             "met": bf16["accuracy"] >= f32["accuracy"] - 0.01, "runs": 1,

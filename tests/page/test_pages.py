@@ -106,7 +106,7 @@ class TestTraining:
         app = run_page("training")
         assert app.selectbox(key="model").value == "cnn_basic"
         assert app.radio(key="cnn_basic_preset").value == "lesson"  # a preset that fits a lesson, by default
-        assert "5 epochs" in texts(app)  # what the preset trains is said
+        assert "7 epochs on 24,000 images" in texts(app)  # what the preset trains is said
         assert any("Expected duration here" in i.value or "not known yet" in i.value for i in app.info)
         app.radio(key="cnn_basic_preset").set_value("custom").run()
         assert_clean(app)
