@@ -276,7 +276,7 @@ class JobManager:
             self._queue_id += 1
             self._queue = [dict(r, run_dir=folder) for r in checked[1:]]
             self._queue_dir = folder
-            self._start_locked(**dict(checked[0], run_dir=folder), queue_id=self._queue_id)
+            self._start_locked(dict(checked[0], run_dir=folder), queue_id=self._queue_id)
         return folder
 
     def queue_state(self) -> tuple[Path | None, list[str]]:
@@ -294,7 +294,7 @@ class JobManager:
                 return
             request = self._queue.pop(0)
             try:
-                self._start_locked(**request, queue_id=record.queue_id)
+                self._start_locked(request, queue_id=record.queue_id)
             except Exception as exc:  # noqa: BLE001 - a queue that cannot go on ends; the server keeps serving
                 logger.warning("The queued %s run did not start: %s", request.get("name"), exc)
                 self._queue = []
@@ -333,7 +333,7 @@ class JobManager:
         )  # fmt: skip
         with self._lock:
             self._raise_if_busy()
-            return self._start_locked(**request)
+            return self._start_locked(request)
 
     @staticmethod
     def _checked(request: dict[str, Any]) -> dict[str, Any]:
@@ -354,23 +354,16 @@ class JobManager:
             waiting = ", ".join(get_spec(r["name"]).display_name for r in self._queue)
             raise JobBusyError(f"{owner} is training several models one after another (next: {waiting}).")
 
-    def _start_locked(
-        self,
-        name: str,
-        *,
-        params: dict[str, Any] | None = None,
-        limit: int | None = None,
-        owner: str = "Someone",
-        data_dir: str | os.PathLike[str] | None = None,
-        session: str | None = None,
-        preset: str | None = None,
-        plan: dict[str, float] | None = None,
-        run_dir: Path | None = None,
-        queue_id: int | None = None,
-    ) -> JobState:
-        """Create the job's record and its supervising thread (the lock is held)."""
+    def _start_locked(self, request: dict[str, Any], queue_id: int | None = None) -> JobState:
+        """Create the job's record and its supervising thread (the lock is held).
+
+        ``request`` holds :meth:`start`'s arguments by name (checked by :meth:`_checked`).
+        """
+        name, run_dir = request["name"], request.get("run_dir")
+        plan, owner = request.get("plan"), request.get("owner") or "Someone"
         spec = get_spec(name)
-        params = dict(params or {})
+        params = dict(request.get("params") or {})
+        limit = request.get("limit")
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         context = mp.get_context("spawn")  # never fork a process that has TensorFlow loaded
         record = _JobRecord(
@@ -383,13 +376,13 @@ class JobManager:
             limit=limit,
             run_dir=Path(run_dir) if run_dir is not None else self.runs_dir / f"{stamp}-{name}",
             stop=context.Event(),
-            session=session,
-            preset=preset,
+            session=request.get("session"),
+            preset=request.get("preset"),
             eta=PhaseEta(plan) if plan else PhaseEta(relative_plan(name, params), absolute=False),
             queue_id=queue_id,
         )
         self._record = record
-        root = str(resolve_data_dir(data_dir))
+        root = str(resolve_data_dir(request.get("data_dir")))
         self._thread = threading.Thread(
             target=self._supervise, args=(record, context, root), name=f"fer-train-{name}", daemon=True
         )
