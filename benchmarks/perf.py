@@ -29,7 +29,7 @@ import numpy as np
 from benchmarks.presets import report_rows
 from benchmarks.serving import CHROMIUM, CHROMIUM_ARGS, REPO, streamlit_server, wait_idle
 from benchmarks.training import step_rates
-from benchmarks.video import bench_video
+from benchmarks.video import bench_video, precision_rows
 from fer_core.artifacts import list_cards, load_model
 from fer_core.data import dataset_available, load_dataset, resolve_data_dir
 from fer_core.faces import FaceDetector, find_faces, predict_image
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[Row] = []
     name = list_cards().best() or "cnn"
-    model, _ = load_model(name)
+    model, card = load_model(name)
     frame = face_frame()
     frames = [np.roll(frame, shift=i, axis=1) for i in range(10)]
     _, crops = find_faces(frame, FaceDetector())
@@ -360,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
             ("single face", lambda: [bench_single_face(model, face, 50 if args.quick else 300)]),
             ("frame", lambda: [bench_frame(model, frames, reps)]),
             ("test split", lambda: [bench_test_split(model, root, reps)]),
-            ("video file", lambda: bench_video(model, 20.0, 0.0 if args.quick else 10.0)),
+            ("video file", lambda: bench_video(model, 20.0, 0.0 if args.quick else 10.0, real_clips=not args.quick)),
+            ("video inference precision", lambda: precision_rows(model, card)),
             ("memory", lambda: [Row("memory, all six models loaded", "RSS of a fresh process", all_models_rss(),
                                     "MB", target="<= 2 GB", met=None, runs=1)]),
             ("app", lambda: bench_app(photo, 1 if args.quick else 3) if CHROMIUM.exists() else []),

@@ -83,6 +83,122 @@ def theirs(clip: Path, outdir: Path) -> tuple[float, int, int] | None:
     return seconds, len(data), sum(1 for frame in data if frame)
 
 
+def following_check(clip: Path, model: Any) -> dict[str, float]:
+    """The cascade on every frame against the cascade every third frame with matching between, same clip.
+
+    Frames with a face, the boxes' overlap (IoU) and how often the top emotion is the same, and the time.
+    """
+    from fer_core.live import box_iou
+
+    runs = {}
+    for every in (1, VideoSettings().cascade_every):
+        started = time.perf_counter()
+        analysis = analyse_video(clip, model, FaceDetector(), settings=VideoSettings(cascade_every=every))
+        runs[every] = (time.perf_counter() - started, largest_faces(analysis))
+    (t_each, each), (t_matched, matched) = runs.values()
+    both = sorted(set(each) & set(matched))
+    return {
+        "frames_each": len(each),
+        "frames_matched": len(matched),
+        "iou": float(np.mean([box_iou(tuple(each[i]["box"]), tuple(matched[i]["box"])) for i in both])),
+        "same_top": float(np.mean([each[i]["p"].argmax() == matched[i]["p"].argmax() for i in both])),
+        "speed_up": t_each / t_matched,
+    }
+
+
+def largest_faces(analysis: Any) -> dict[int, Any]:
+    """The largest face's row of every frame with a face, by frame index."""
+    out: dict[int, Any] = {}
+    for row in analysis.faces:
+        frame, (_, _, w, h) = int(row["frame"]), row["box"]
+        if frame not in out or w * h > out[frame]["box"][2] * out[frame]["box"][3]:
+            out[frame] = row
+    return out
+
+
+def camera_moves(photo: Path, n: int = 60) -> list[np.ndarray]:
+    """A 2-second 640x480 clip of a still photo filmed by a moving camera (pans, zooms in 10 %, rolls +-5 degrees)."""
+    import cv2
+
+    from fer_core.images import read_image
+
+    image = read_image(photo)
+    height, width = image.shape[:2]
+    scale = 560 / min(height, width)
+    image = cv2.resize(image, (max(700, round(width * scale)), max(560, round(height * scale))))
+    height, width = image.shape[:2]
+    frames = []
+    for i in range(n):
+        a = i / (n - 1)
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), 5 * np.sin(2 * np.pi * a), 1.0 + 0.1 * a)
+        turned = cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+        x0, y0 = int((width - 640) * a), int((height - 480) * (0.5 + 0.3 * np.sin(np.pi * a)))
+        frames.append(np.ascontiguousarray(turned[y0 : y0 + 480, x0 : x0 + 640]))
+    return frames
+
+
+def real_photo_clips(model: Any, folder: Path) -> dict[str, float] | None:
+    """The labelled real photos as moving-camera clips: the largest face's top emotion against the photo's
+    label, frame by frame, with the cascade on every frame and with matching between cascade checks.
+
+    A development check of the matching (the photos are few; nothing was tuned on this). None without them.
+    """
+    from benchmarks.accuracy import real_photos
+    from fer_core.constants import EMOTIONS
+
+    photos = real_photos(None)
+    if not photos:
+        return None
+    out = {"clips": len(photos), "frames": 0.0}
+    for every in (1, VideoSettings().cascade_every):
+        out[f"found_{every}"] = out[f"right_{every}"] = out[f"seconds_{every}"] = 0.0
+    for k, (emotion, photo) in enumerate(photos):
+        clip = write_clip(folder / f"real{k}.mp4", camera_moves(photo), fps=FPS)
+        out["frames"] += 60
+        for every in (1, VideoSettings().cascade_every):
+            started = time.perf_counter()
+            analysis = analyse_video(clip, model, FaceDetector(), settings=VideoSettings(cascade_every=every))
+            out[f"seconds_{every}"] += time.perf_counter() - started
+            faces = largest_faces(analysis)
+            out[f"found_{every}"] += len(faces)
+            out[f"right_{every}"] += sum(int(row["p"].argmax()) == EMOTIONS.index(emotion) for row in faces.values())
+        clip.unlink()
+    return out
+
+
+def precision_check(model: Any, card: Any) -> dict[str, float] | None:
+    """The model's validation faces in float32 and in the video path's fast (bfloat16) inference.
+
+    None without the dataset, or for a model with no faster path (nothing to compare).
+    """
+    from fer_core.data import load_dataset, validation_split
+    from fer_core.errors import FerError
+    from fer_core.models.keras_models import KerasModel, native_bfloat16
+
+    if not isinstance(model, KerasModel) or not native_bfloat16():
+        return None
+    try:
+        dataset = load_dataset()
+    except FerError:
+        return None
+    fraction, seed = card.params.get("validation_fraction", 0.1), card.params.get("seed", 42)
+    _, _, x_val, y_val = validation_split(dataset.x_train, dataset.y_train, fraction=fraction, seed=seed)
+    model.predict_proba(x_val[:64], fast=True)  # builds the bfloat16 copy
+    started = time.perf_counter()
+    exact = model.predict_proba(x_val)
+    t_exact = time.perf_counter() - started
+    started = time.perf_counter()
+    fast = model.predict_proba(x_val, fast=True)
+    t_fast = time.perf_counter() - started
+    return {
+        "faces": len(y_val),
+        "accuracy_float32": float((exact.argmax(1) == y_val).mean()),
+        "accuracy_bfloat16": float((fast.argmax(1) == y_val).mean()),
+        "same_top": float((exact.argmax(1) == fast.argmax(1)).mean()),
+        "speed_up": t_exact / t_fast,
+    }
+
+
 def memory_run(clip: Path, model: Any, minutes: float) -> dict[str, float]:
     """RSS before, after the first minute, and at the end of analysing ``clip`` (every frame)."""
     samples: list[tuple[float, float]] = []
@@ -109,7 +225,7 @@ def memory_run(clip: Path, model: Any, minutes: float) -> dict[str, float]:
     }
 
 
-def bench_video(model: Any, seconds: float = 20.0, memory_minutes: float = 10.0) -> list[Any]:
+def bench_video(model: Any, seconds: float = 20.0, memory_minutes: float = 10.0, real_clips: bool = False) -> list[Any]:
     """Rows for benchmarks.perf's table."""
     from benchmarks.perf import Row
 
@@ -131,6 +247,33 @@ def bench_video(model: Any, seconds: float = 20.0, memory_minutes: float = 10.0)
                 f"H.264 copy written too: {n / FPS / t_annotated:.1f}x real time",
             )
         )  # fmt: skip
+        follow = following_check(clip, model)
+        rows.append(
+            Row(
+                "following faces by matching between cascade checks",
+                f"cascade on every frame vs every {VideoSettings().cascade_every}rd frame with template matching "
+                "between, same clip",
+                follow["same_top"] * 100, "% same top emotion", ratio=follow["speed_up"], target="report", runs=1,
+                note=f"frames with a face: {follow['frames_each']} vs {follow['frames_matched']}; boxes overlap "
+                f"(IoU) {follow['iou']:.2f} on average; {follow['speed_up']:.2f}x faster",
+                extra=follow,
+            )
+        )  # fmt: skip
+        real = real_photo_clips(model, folder) if real_clips else None
+        if real is not None:
+            m = VideoSettings().cascade_every
+            rows.append(
+                Row(
+                    "real photos filmed by a moving camera: largest face right, per frame",
+                    f"{real['clips']:.0f} labelled photos x 60 frames; cascade every {m}rd frame with matching "
+                    "between, against the cascade on every frame",
+                    real[f"right_{m}"], "frames right", real["right_1"], target="report", runs=1,
+                    note=f"faces found in {real[f'found_{m}']:.0f} vs {real['found_1']:.0f} of {real['frames']:.0f} "
+                    f"frames; right {real[f'right_{m}']:.0f} vs {real['right_1']:.0f}; "
+                    f"{real['seconds_1'] / real[f'seconds_{m}']:.2f}x faster",
+                    extra=real,
+                )
+            )  # fmt: skip
         reference = theirs(clip, folder / "fer_out")
         if reference is None:
             note = "fer not installed (requirements-bench.txt)"
@@ -164,6 +307,25 @@ def bench_video(model: Any, seconds: float = 20.0, memory_minutes: float = 10.0)
     return rows
 
 
+def precision_rows(model: Any, card: Any) -> list[Any]:
+    """The bfloat16-vs-float32 row for benchmarks.perf's table (none without the dataset or bfloat16)."""
+    from benchmarks.perf import Row
+
+    check = precision_check(model, card)
+    if check is None:
+        return [Row("video inference in bfloat16", "skipped", note="no dataset, or no native bfloat16 on this CPU")]
+    return [
+        Row(
+            "video inference in bfloat16 vs float32",
+            f"`{model.name}` on its {check['faces']:,} validation faces, one pass each",
+            check["same_top"] * 100, "% same top emotion", ratio=check["speed_up"], target="report", runs=1,
+            note=f"accuracy {check['accuracy_float32']:.4f} in float32, {check['accuracy_bfloat16']:.4f} in "
+            f"bfloat16; {check['speed_up']:.2f}x faster",
+            extra=check,
+        )
+    ]  # fmt: skip
+
+
 def _repeat(frames: list[np.ndarray], n: int) -> Any:
     for i in range(n):
         yield frames[i % len(frames)]
@@ -175,10 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the speed clip")
     parser.add_argument("--memory-minutes", type=float, default=10.0, help="length of the memory clip (0: skip)")
+    parser.add_argument(
+        "--no-real-clips", action="store_true", help="skip the real photos filmed by a moving camera (about 2 min)"
+    )
     args = parser.parse_args(argv)
     name = list_cards().photo_model() or "cnn"
-    model, _ = load_model(name)
-    rows = bench_video(model, args.seconds, args.memory_minutes)
+    model, card = load_model(name)
+    rows = bench_video(model, args.seconds, args.memory_minutes, real_clips=not args.no_real_clips)
+    rows += precision_rows(model, card)
     print(table(rows))
     for row in rows:
         if row.note:

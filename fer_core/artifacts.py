@@ -15,16 +15,16 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 from fer_core.cards import ModelCard, ModelCards
 from fer_core.constants import MODELS_DIR, MODELS_DIR_ENV
 from fer_core.errors import ModelNotFoundError
 from fer_core.models import REGISTRY, FerModel, get_spec, load_model_from_dir
+from fer_core.models.networks import BUILD_LOCK
 
 CARD_NAME = "card.json"
-_load_lock = threading.Lock()
+_load_lock = BUILD_LOCK  # Keras model construction is not thread-safe
 
 
 def default_models_dir() -> Path:

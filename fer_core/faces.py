@@ -36,6 +36,7 @@ from fer_core.constants import EMOTIONS, IMAGE_SIZE
 from fer_core.errors import ImageError
 from fer_core.images import read_image
 from fer_core.models import FerModel
+from fer_core.models.networks import keras_module
 from fer_core.quality import face_problems, judge
 
 Box = tuple[int, int, int, int]
@@ -180,7 +181,7 @@ class FaceDetector:
         if x1 - x0 < 24 or y1 - y0 < 24:
             return None
         patch = grey[y0:y1, x0:x1]
-        scale = min(1.0, 48 / max(1, min(w, h)))  # ~48-pixel faces: plenty for the cascade (24), and cheap
+        scale = min(1.0, NEAR_FACE_PIXELS / max(1, min(w, h)))  # small faces: plenty for the cascade (24), cheap
         if scale < 1.0:
             size = (max(1, round(patch.shape[1] * scale)), max(1, round(patch.shape[0] * scale)))
             patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
@@ -189,15 +190,27 @@ class FaceDetector:
         low, high = max(24, int(0.7 * side)), max(25, int(1.4 * side) + 1)
         if min(patch.shape[:2]) < low:
             return None
-        # Coarser scale steps than a full search: the size is known to within 2x. On a 300-frame clip
-        # (benchmarks/video.py's walk) 48-px faces at steps of 1.15 kept 213 of 213 re-detections at
-        # half the time of 64-px faces at 1.1.
-        found = self._cascade().detectMultiScale(
-            patch, scaleFactor=max(settings.scale_factor, 1.15), minNeighbors=settings.min_neighbors,
-            minSize=(low, low), maxSize=(high, high),
-        )  # fmt: skip
+        found, turn = np.zeros((0, 4)), None
+        for degrees in (0.0, *NEAR_TURNS):  # upright first; the turned patches only when that fails
+            turn = None if degrees == 0.0 else _turn(patch, degrees)
+            # Coarser scale steps than a full search: the size is known to within 2x. On a 300-frame clip
+            # (benchmarks/video.py's walk) 48-px faces at steps of 1.15 kept 213 of 213 re-detections at
+            # half the time of 64-px faces at 1.1.
+            found = self._cascade().detectMultiScale(
+                patch if turn is None else turn[0], scaleFactor=max(settings.scale_factor, 1.15),
+                minNeighbors=settings.min_neighbors, minSize=(low, low), maxSize=(high, high),
+            )  # fmt: skip
+            if len(found):
+                break
         if not len(found):
             return None
+        if turn is not None:  # the boxes' centres back into the upright patch; the faces keep their size
+            back = turn[1]
+            found = [
+                (cx - bw / 2, cy - bh / 2, bw, bh)
+                for (bx, by, bw, bh) in found
+                for cx, cy in [back @ np.array([bx + bw / 2, by + bh / 2, 1.0])]
+            ]
         centre = np.array([x + w / 2, y + h / 2])
         boxes = [(x0 + bx / scale, y0 + by / scale, bw / scale, bh / scale) for bx, by, bw, bh in found]
         best = min(boxes, key=lambda b: float(np.hypot(*(np.array([b[0] + b[2] / 2, b[1] + b[3] / 2]) - centre))))
@@ -205,6 +218,20 @@ class FaceDetector:
 
 
 HaarDetector = FaceDetector
+
+#: Turns (degrees) tried near a tracked face when the upright cascade misses it: the frontal cascade
+#: loses faces tilted beyond about 10 degrees, and a head in a video tilts as people talk.
+NEAR_TURNS = (-15.0, 15.0)
+#: The size a tracked face is shrunk to before the cascade looks for it again near where it was.
+NEAR_FACE_PIXELS = 48
+
+
+def _turn(patch: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """``patch`` turned about its centre, and the 2x3 matrix taking turned coordinates back to upright."""
+    height, width = patch.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    turned = cv2.warpAffine(patch, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    return turned, cv2.invertAffineTransform(matrix)
 
 
 class MtcnnDetector:
@@ -222,6 +249,7 @@ class MtcnnDetector:
 
     def _mtcnn(self) -> Any:
         if self._net is None:
+            keras_module()  # TensorFlow first, through the one import that the CLI keeps quiet
             try:
                 from mtcnn import MTCNN
             except ImportError:
@@ -284,8 +312,8 @@ def make_detector(name: str = DEFAULT_DETECTOR) -> Detector:
 
 
 def to_grey(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB ``(h, w, 3)`` to grey ``(h, w)``."""
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    """uint8 RGB ``(h, w, 3)`` to grey ``(h, w)``; a grey image is returned as it is."""
+    return rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def crop_face(grey: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:

@@ -60,9 +60,14 @@ class LiveSettings:
     #: Look for faces in the whole frame every this many frames; in between, only near the faces of
     #: the previous frame (a new face appears within this many frames; 1 = whole frame every time).
     full_detection_every: int = 5
+    #: The cascade confirms each followed face every this many frames; in between, the face is followed
+    #: by matching its picture from the last confirmation (1 = the cascade every frame).
+    cascade_every: int = 1
 
     def __post_init__(self) -> None:
         check_window(self.smoothing_window)
+        if self.cascade_every < 1:
+            raise ValueError(f"The cascade must confirm faces at least every frame, not {self.cascade_every}.")
         if self.max_faces < 1:
             raise ValueError(f"At least one face per frame must be classified, not {self.max_faces}.")
         if self.full_detection_every < 1:
@@ -111,25 +116,95 @@ class ProbabilitySmoother:
         return self.tracker.update(boxes, probabilities)[1]
 
 
+def _covers(boxes: list[Box], box: Box) -> bool:
+    """Whether the centre of ``box`` lies inside one of ``boxes``."""
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in boxes)
+
+
+#: Side (pixels) of the picture a followed face is matched with between cascade confirmations.
+TEMPLATE_SIDE = 40
+#: Least normalised correlation for a match to count; below it the cascade looks for the face instead.
+MIN_MATCH = 0.7
+
+
+def face_template(grey: np.ndarray, box: Box) -> np.ndarray | None:
+    """A face's picture at :data:`TEMPLATE_SIDE` pixels, to follow it by matching; None if it leaves the frame."""
+    x, y, w, h = box
+    if x < 0 or y < 0 or x + w > grey.shape[1] or y + h > grey.shape[0] or min(w, h) < 8:
+        return None
+    return cv2.resize(grey[y : y + h, x : x + w], (TEMPLATE_SIDE, TEMPLATE_SIDE), interpolation=cv2.INTER_AREA)
+
+
+def follow(grey: np.ndarray, box: Box, template: np.ndarray, reach: float = 0.25) -> Box | None:
+    """Where the face last at ``box`` (same size) went: the best match of ``template`` within ``reach``
+    of its size around the old place, or None when nothing there matches well (the cascade decides).
+
+    About 0.1 ms against about 1.2 ms for the cascade near a face (640x480 frames, 80-pixel faces).
+    """
+    x, y, w, h = box
+    scale = TEMPLATE_SIDE / max(w, h)
+    pad_x, pad_y = int(round(reach * w)), int(round(reach * h))
+    x0, y0 = max(0, x - pad_x), max(0, y - pad_y)
+    x1, y1 = min(grey.shape[1], x + w + pad_x), min(grey.shape[0], y + h + pad_y)
+    size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
+    if min(size) < TEMPLATE_SIDE:
+        return None
+    region = cv2.resize(grey[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    scores = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+    if best < MIN_MATCH:
+        return None
+    return int(round(x0 + bx / scale)), int(round(y0 + by / scale)), w, h
+
+
+@dataclass
+class _Followed:
+    """A face being followed from frame to frame."""
+
+    box: Box
+    template: np.ndarray | None  # its picture when the cascade last confirmed it
+    matched: int = 0  # frames followed by matching since then
+
+
+def _distinct(faces: list[_Followed], most_overlap: float = 0.5) -> list[int]:
+    """Indices of ``faces`` without the ones that overlap an earlier one by more than ``most_overlap`` (IoU)."""
+    kept: list[int] = []
+    for i, face in enumerate(faces):
+        if all(box_iou(face.box, faces[j].box) <= most_overlap for j in kept):
+            kept.append(i)
+    return kept
+
+
 class FrameFaceFinder:
     """The faces of consecutive video frames, found cheaply.
 
     The whole frame (at ``settings.detection_short_side``) is searched every
-    ``settings.full_detection_every`` frames; in between, only near the faces of the previous frame.
-    A detector without ``detect_near`` (MTCNN) searches every frame, with eye-levelled crops.
-    Not thread-safe: one finder per video.
+    ``settings.full_detection_every`` frames; in between, only near the faces of the previous frame:
+    by the cascade every ``settings.cascade_every`` frames, and by matching the face's picture from
+    that confirmation in the frames between. A detector without ``detect_near`` (MTCNN) searches
+    every frame, with eye-levelled crops. Not thread-safe: one finder per video.
     """
 
     def __init__(self, detector: Detector) -> None:
         self.detector = detector
-        self._tracked: list[Box] = []
+        self._tracked: list[_Followed] = []
         self._since_full = 0
 
     def reset(self) -> None:
         self._tracked, self._since_full = [], 0
 
+    def _near(self, grey: np.ndarray, face: _Followed, settings: LiveSettings) -> _Followed | None:
+        """``face`` in this frame: matched while its confirmation is recent, else by the cascade near it."""
+        if face.template is not None and face.matched + 1 < settings.cascade_every:
+            box = follow(grey, face.box, face.template)
+            if box is not None:
+                return _Followed(box, face.template, face.matched + 1)
+        box = self.detector.detect_near(grey, face.box, settings.detector)  # type: ignore[union-attr]
+        return None if box is None else _Followed(box, face_template(grey, box))
+
     def find(self, rgb: np.ndarray, settings: LiveSettings, force_full: bool = False) -> tuple[list[Box], np.ndarray]:
-        """Boxes and 48x48 crops ``(n, 48, 48)`` of the faces in an RGB frame (``force_full``: search it all)."""
+        """Boxes and 48x48 crops ``(n, 48, 48)`` of the faces in an RGB or grey frame (``force_full``: all of it)."""
         near = getattr(self.detector, "detect_near", None)
         full = (
             force_full
@@ -138,20 +213,32 @@ class FrameFaceFinder:
             or not self._tracked
             or self._since_full + 1 >= settings.full_detection_every
         )
-        boxes: list[Box] = []
+        grey = to_grey(rgb)
+        found: list[_Followed | None] | None = None  # each followed face near where it was, when looked for
         if not full:
-            grey = to_grey(rgb)
-            found = [near(grey, box, settings.detector) for box in self._tracked]
-            full = any(box is None for box in found)  # a face moved away or left: look everywhere
-            if not full:
-                boxes = [box for box in found if box is not None]
-                crops = crops_for(grey, boxes)
-                self._since_full += 1
-        if full:
+            found = [self._near(grey, face, settings) for face in self._tracked]
+            full = any(face is None for face in found)  # a face moved away or left: look everywhere
+        if not full:
+            followed = [face for face in found or [] if face is not None]
+            crops = crops_for(grey, [face.box for face in followed])
+            self._since_full += 1
+        else:
             boxes, crops = find_faces(rgb, self.detector, settings.frame_detector, whole_image=settings.whole_image)
+            followed = [_Followed(box, face_template(grey, box) if near is not None else None) for box in boxes]
             self._since_full = 0
-        self._tracked = [] if settings.whole_image else list(boxes)
-        return boxes, crops
+            if near is not None and self._tracked and not settings.whole_image:
+                # A face the whole-frame search missed (turned for a moment) but still where it was.
+                if found is None:
+                    found = [None if _covers(boxes, f.box) else self._near(grey, f, settings) for f in self._tracked]
+                extra = [f for f in found if f is not None and not _covers(boxes, f.box)]
+                if extra:
+                    followed += extra
+                    crops = np.concatenate([crops, crops_for(grey, [face.box for face in extra])])
+        kept = _distinct(followed)  # two followed faces that ran into one (a person hidden behind another)
+        if len(kept) < len(followed):
+            followed, crops = [followed[i] for i in kept], crops[kept]
+        self._tracked = [] if settings.whole_image else followed
+        return [face.box for face in followed], crops
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,7 +411,7 @@ class LiveProcessor:
         keep = largest_first(boxes, settings.max_faces)
         boxes, crops = [boxes[i] for i in keep], crops[keep]  # (k, 48, 48)
         # No flip TTA here: it would double the model's time per frame, and smoothing steadies labels anyway.
-        raw = model.predict_proba(crops) if boxes else np.zeros((0, NUM_CLASSES), np.float32)  # (k, 7)
+        raw = model.predict_proba(crops, fast=True) if boxes else np.zeros((0, NUM_CLASSES), np.float32)  # (k, 7)
         with self._lock:
             smoothed = self._smoother.update(boxes, raw)
             seconds, fps = self._tick()

@@ -141,9 +141,9 @@ class FaceTracker:
             smoothed[i] = np.mean(history, axis=0)
         return smoothed
 
-    def forget_gone(self) -> None:
-        """Drop the histories of people no longer followed (call when no frame waits to be smoothed)."""
-        alive = {track.id for track in self.tracks}
+    def forget_gone(self, keep: set[int] | frozenset[int] = frozenset()) -> None:
+        """Drop the histories of people no longer followed, except ``keep`` (people in frames still to be smoothed)."""
+        alive = {track.id for track in self.tracks} | set(keep)
         self._histories = {pid: h for pid, h in self._histories.items() if pid in alive}
 
     def update(self, boxes: list[Box], probabilities: np.ndarray) -> tuple[list[int], np.ndarray]:

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -78,14 +79,20 @@ class VideoSettings:
     #: The shorter side of the copy whole-frame detection runs on: larger finds smaller faces, slower.
     #: (Live video uses 240 for its frame budget; a file can afford to look closer.)
     detection_short_side: int = 360
-    #: Search the whole frame every this many classified frames; in between only near known faces.
-    full_detection_every: int = 15
+    #: Search the whole frame this often (seconds of video); in between, only near the faces being followed
+    #: (each costs about a tenth of a whole-frame search). Someone new is found within this time.
+    full_detection_seconds: float = 1.0
+    #: The cascade confirms each followed face every this many classified frames; in between, the face is
+    #: followed by matching its picture (see :class:`fer_core.live.FrameFaceFinder`).
+    cascade_every: int = 3
     #: A person unseen this long is taken to have left; back later, they get a new id.
     forget_after_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.every < 1:
             raise ValueError(f"--every must be 1 or more (classify every Nth frame), not {self.every}.")
+        if not self.full_detection_seconds > 0:
+            raise ValueError(f"Whole-frame searches need a positive interval, not {self.full_detection_seconds} s.")
         if self.smoothing_window < 1:
             raise ValueError(f"The smoothing window must be at least 1 frame, not {self.smoothing_window}.")
 
@@ -230,6 +237,29 @@ def _frames(container: Any) -> Iterator[tuple[Any, str | None]]:
         yield None, "no decoder"
     except av.error.FFmpegError as exc:
         yield None, str(exc)
+
+
+#: 8-bit YUV layouts whose first plane is the luma (the grey picture).
+_LUMA_FIRST = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
+#: Video-range luma (16-235) to full-range grey (0-255), as an RGB-to-grey conversion would give.
+_VIDEO_TO_FULL_RANGE = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def grey_of(frame: Any) -> np.ndarray:
+    """A decoded frame's grey picture ``(h, w)``.
+
+    8-bit YUV frames (nearly every H.264/H.265/VP9 file) store it as their luma plane: reading that
+    costs about a tenth of a conversion to RGB and differs from RGB-then-grey by 0.2 grey levels on
+    average (measured on benchmarks/clips.py's walk). Other layouts are converted by FFmpeg.
+    """
+    name = frame.format.name
+    if name not in _LUMA_FIRST:
+        return frame.to_ndarray(format="gray")
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8, count=plane.line_size * frame.height).reshape(frame.height, -1)
+    luma = np.ascontiguousarray(rows[:, : frame.width])
+    full_range = name.startswith("yuvj") or getattr(frame, "color_range", 0) == 2  # 2: AVCOL_RANGE_JPEG
+    return luma if full_range else cv2.LUT(luma, _VIDEO_TO_FULL_RANGE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,7 +543,7 @@ def analyse_video(
     settings = settings or VideoSettings()
     container, info = open_video(path, limits, name)
     started = clock()
-    writer = None
+    writer, pipeline = None, None
     decoded, stopped, note = 0, False, None
     times: list[float] = []  # the first frames' time stamps, to tell a variable frame rate
     last_t = 0.0
@@ -535,8 +565,10 @@ def analyse_video(
             decoded += 1
             if on_progress is not None and (decoded % 10 == 0 or decoded == 1):
                 on_progress(VideoProgress(decoded, info.frames, t, info.duration_s, clock() - started))
-        pipeline.flush()
+        pipeline.finish()
     finally:
+        if pipeline is not None:
+            pipeline.close()
         container.close()
         if writer is not None:
             writer.close()
@@ -585,12 +617,16 @@ class _Waiting:
 class _Pipeline:
     """Find and number faces frame by frame; classify them in batches of frames; smooth, store and draw in order.
 
-    Batching matters on a CPU: one model call for 16 frames' faces costs about what one frame's call
-    costs, so the model's share of the time per frame drops several-fold. Results are the same as
-    frame by frame (the model sees each face alone; smoothing runs in frame order).
+    Batching matters on a CPU: a model call costs about 4 ms plus about 0.8 ms per face (bfloat16,
+    measured), so classifying 64 faces at once instead of one frame's face makes the model's share
+    of the time per frame several-fold smaller. Results are the same as frame by frame (the model sees
+    each face alone; smoothing runs in frame order). Frames wait for their batch decoded in grey
+    (a few kB each); with the annotated copy, in colour, so fewer of them wait.
     """
 
-    BATCH_FRAMES = 16
+    BATCH_FACES = 64
+    BATCH_FRAMES = 64
+    BATCH_FRAMES_DRAWN = 16
 
     def __init__(
         self, model: FerModel, detector: Any, settings: VideoSettings, info: VideoInfo, writer: AnnotatedWriter | None
@@ -601,22 +637,28 @@ class _Pipeline:
             detector=settings.detector,
             max_faces=settings.max_faces,
             detection_short_side=settings.detection_short_side,
-            full_detection_every=settings.full_detection_every,
+            full_detection_every=max(1, round(settings.full_detection_seconds * info.fps / settings.every)),
+            cascade_every=settings.cascade_every,
         )
         self.finder = FrameFaceFinder(detector)
+        self.grey_frames = hasattr(detector, "detect_near")  # the Haar cascade: grey in, no landmarks
         forget = max(1, math.ceil(settings.forget_after_seconds * info.fps / settings.every))
         self.tracker = FaceTracker(settings.smoothing_window, max_missed=forget)
         self.faces, self.frames = _Columns(FACE_ROW), _Columns(FRAME_ROW)
         self.waiting: list[_Waiting] = []
+        self.waiting_faces = 0
         self.last_drawn: list[FacePrediction] = []
         self.last_ids: list[int] = []
         self.last_forced = -3
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fer-video-model")
+        self._pending: tuple[list[_Waiting], Future[np.ndarray] | None] | None = None
 
     def add(self, index: int, t: float, frame: Any) -> None:
         classify = index % self.settings.every == 0
         if not classify and self.writer is None:
             return
-        rgb = frame.to_ndarray(format="rgb24")  # (h, w, 3)
+        # (h, w, 3) for drawing; the cascade needs grey only, which 8-bit YUV video stores as is (its luma).
+        rgb = grey_of(frame) if self.writer is None and self.grey_frames else frame.to_ndarray(format="rgb24")
         boxes: list[Any] = []
         ids: list[int] = []
         crops = np.zeros((0, 48, 48), np.uint8)
@@ -631,16 +673,42 @@ class _Pipeline:
             boxes, crops = [boxes[i] for i in keep], crops[keep]
             ids = self.tracker.assign(boxes)
         self.waiting.append(_Waiting(index, t, rgb if self.writer else None, classify, boxes, ids, crops))
-        if len(self.waiting) >= self.BATCH_FRAMES:
+        self.waiting_faces += len(boxes)
+        frames = self.BATCH_FRAMES if self.writer is None else self.BATCH_FRAMES_DRAWN
+        if len(self.waiting) >= frames or self.waiting_faces >= self.BATCH_FACES:
             self.flush()
 
     def flush(self) -> None:
-        """Classify every waiting face in one model call, then store (and draw) the frames in order."""
-        crops = [w.crops for w in self.waiting if w.classified and len(w.crops)]
+        """Send the waiting frames' faces to the model in one call, then store the batch sent before.
+
+        The model runs on its own thread while this one decodes and searches the next frames
+        (TensorFlow and OpenCV both let go of Python's lock while they compute), so on two cores the
+        two overlap; frames are still stored, smoothed and drawn strictly in order.
+        """
+        batch, self.waiting, self.waiting_faces = self.waiting, [], 0
+        crops = [w.crops for w in batch if w.classified and len(w.crops)]
         # No flip TTA, as in the live path: it would double the model's time per frame.
-        raw_all = self.model.predict_proba(np.concatenate(crops)) if crops else np.zeros((0, NUM_CLASSES))
+        sent = self._model_thread.submit(self.model.predict_proba, np.concatenate(crops), fast=True) if crops else None
+        previous, self._pending = self._pending, (batch, sent)
+        self._store(previous)
+
+    def finish(self) -> None:
+        """Classify and store everything still waiting (call once, after the last frame)."""
+        self.flush()
+        previous, self._pending = self._pending, None
+        self._store(previous)
+
+    def close(self) -> None:
+        """Stop the model's thread (after :meth:`finish`, or to abandon the clip on an error)."""
+        self._model_thread.shutdown(wait=True, cancel_futures=True)
+
+    def _store(self, pending: tuple[list[_Waiting], Future[np.ndarray] | None] | None) -> None:
+        if pending is None:
+            return
+        batch, sent = pending
+        raw_all = sent.result() if sent is not None else np.zeros((0, NUM_CLASSES))
         start = 0
-        for item in self.waiting:
+        for item in batch:
             if item.classified:
                 raw = raw_all[start : start + len(item.boxes)]
                 start += len(item.boxes)
@@ -652,8 +720,9 @@ class _Pipeline:
                     self.faces.append((item.index, item.t, pid, box, p, q))
             if self.writer is not None and item.rgb is not None:
                 self.writer.write(draw_predictions(item.rgb, self.last_drawn, numbers=self.last_ids))
-        self.waiting = []
-        self.tracker.forget_gone()
+        # People who left: forget their history, except those in frames that are still to be smoothed.
+        waiting = self.waiting + (self._pending[0] if self._pending is not None else [])
+        self.tracker.forget_gone(keep={pid for item in waiting for pid in item.ids})
 
 
 def _broken_note(info: VideoInfo, decoded: int, reason: str | None) -> str | None:

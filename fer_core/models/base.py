@@ -113,14 +113,24 @@ class FerModel:
     def _predict_proba(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def predict_proba(self, x: np.ndarray, *, tta: bool = False) -> np.ndarray:
-        """Class probabilities ``(n, 7)`` for uint8 faces ``(n, 48, 48)``; ``tta`` averages a mirror."""
+    def _predict_proba_fast(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`_predict_proba`, computed faster where the model can (networks: in bfloat16)."""
+        return self._predict_proba(x)
+
+    def predict_proba(self, x: np.ndarray, *, tta: bool = False, fast: bool = False) -> np.ndarray:
+        """Class probabilities ``(n, 7)`` for uint8 faces ``(n, 48, 48)``; ``tta`` averages a mirror.
+
+        ``fast`` lets a network compute in bfloat16 where the CPU does so natively (video files and the
+        live webcam): about 1.9x faster, and the best CNN's top emotion was the same on 99.6 % of its
+        validation faces (``make bench-video``). Photos and evaluation stay in float32.
+        """
         x = check_faces(x)
         if len(x) == 0:
             return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        proba = self._predict_proba(x)
+        predict = self._predict_proba_fast if fast else self._predict_proba
+        proba = predict(x)
         if tta:
-            proba = 0.5 * (proba + self._predict_proba(flip_faces(x)))
+            proba = 0.5 * (proba + predict(flip_faces(x)))
         if self.temperature != 1.0:
             proba = apply_temperature(proba, self.temperature)
         return proba.astype(np.float32)

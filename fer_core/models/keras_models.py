@@ -24,7 +24,7 @@ from fer_core.constants import NUM_CLASSES
 from fer_core.errors import FerError
 from fer_core.models.augment import photo_augment
 from fer_core.models.base import FerModel, ModelSpec
-from fer_core.models.networks import keras_module
+from fer_core.models.networks import BUILD_LOCK, keras_module
 from fer_core.preprocessing import prepare
 from fer_core.progress import ProgressCallback, ProgressEvent, StopFlag, emit
 
@@ -283,6 +283,41 @@ def _member_progress(callback: ProgressCallback | None, offset: int, total: int)
     return forward
 
 
+def build_in_precision(builder: Callable[[dict[str, Any]], Any], params: dict[str, Any], precision: str) -> Any:
+    """``builder(params)`` under the Keras dtype policy ``precision`` (float32 or mixed_bfloat16)."""
+    keras = keras_module()
+    with BUILD_LOCK:  # the policy is global: no other network is built meanwhile
+        previous = keras.mixed_precision.global_policy().name
+        keras.mixed_precision.set_global_policy(precision)
+        try:
+            return builder(params)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+
+
+_NATIVE_BF16: bool | None = None
+
+
+def native_bfloat16() -> bool:
+    """Whether TensorFlow computes bfloat16 natively here: an x86 CPU with AVX512-BF16 or AMX, and oneDNN on.
+
+    Elsewhere bfloat16 is emulated and many times slower than float32, so fast inference stays float32.
+    """
+    global _NATIVE_BF16
+    if _NATIVE_BF16 is None:
+        try:
+            flags = Path("/proc/cpuinfo").read_text().split()
+        except OSError:
+            flags = []
+        keras = keras_module()
+        _NATIVE_BF16 = (
+            ("avx512_bf16" in flags or "amx_bf16" in flags)
+            and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+            and keras.backend.backend() == "tensorflow"
+        )
+    return _NATIVE_BF16
+
+
 class KerasModel(FerModel):
     """A Keras network wrapped to the shared contract; trains with validation-based selection."""
 
@@ -304,15 +339,7 @@ class KerasModel(FerModel):
         """
         keras = keras_module()
         p = self.params
-        if p.get("precision") == "mixed_bfloat16":
-            previous = keras.mixed_precision.global_policy().name
-            keras.mixed_precision.set_global_policy("mixed_bfloat16")
-            try:
-                self.model_ = self.spec.builder(p)
-            finally:
-                keras.mixed_precision.set_global_policy(previous)
-        else:
-            self.model_ = self.spec.builder(p)
+        self.model_ = build_in_precision(self.spec.builder, p, p.get("precision", "float32"))
         if self.initial_weights_:
             try:
                 self.model_.set_weights(self.initial_weights_[0])
@@ -425,7 +452,7 @@ class KerasModel(FerModel):
         )
         if p.get("precision") == "mixed_bfloat16":
             # Trained in bfloat16; predict in float32, exactly as the saved (float32) file will.
-            network = self.spec.builder(p)
+            network = build_in_precision(self.spec.builder, p, "float32")
             network.set_weights(self.model_.get_weights())
             self.model_ = network
         return self
@@ -450,10 +477,29 @@ class KerasModel(FerModel):
         self._infer, self._infer_for = fn, model
         return fn
 
-    def _predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def _fast_inference_fn(self) -> Callable[[np.ndarray], Any] | None:
+        """A bfloat16 copy's compiled forward pass where this CPU computes bfloat16 natively; else None."""
+        if not native_bfloat16():
+            return None
+        fn = getattr(self, "_fast", None)
+        if fn is not None and getattr(self, "_fast_for", None) is self.model_:
+            return fn
+        import tensorflow as tf
+
+        network = build_in_precision(self.spec.builder, self.params, "mixed_bfloat16")
+        network.set_weights(self.model_.get_weights())
+        signature = [tf.TensorSpec((None, *self.spec.input_shape), tf.float32)]
+        fn = tf.function(lambda batch: tf.cast(network(batch, training=False), tf.float32), input_signature=signature)
+        self._fast, self._fast_for = fn, self.model_
+        return fn
+
+    def _predict_proba_fast(self, x: np.ndarray) -> np.ndarray:
+        return self._predict_proba(x, fast=True)
+
+    def _predict_proba(self, x: np.ndarray, *, fast: bool = False) -> np.ndarray:
         keras = keras_module()
         inputs = prepare(x, self.spec.input_kind)
-        infer = self._inference_fn()
+        infer = (self._fast_inference_fn() if fast else None) or self._inference_fn()
         out = []
         for start in range(0, len(inputs), 512):
             batch = inputs[start : start + 512]

@@ -7,14 +7,48 @@ built, never at import time, so importing the registry stays fast.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fer_core.constants import NUM_CLASSES
 from fer_core.preprocessing import INPUT_SHAPES, InputKind
 
+#: Held while a network is built: the Keras dtype policy is global, and a network built while another
+#: thread has switched it to mixed bfloat16 would silently compute in bfloat16 too.
+BUILD_LOCK = threading.RLock()
+
+#: Set by the command line: TensorFlow's import prints notices (oneDNN, absl) straight to the process's
+#: stderr, whatever the log level, and the CLI keeps stderr for one-line errors.
+QUIET_IMPORT = False
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the duration (what native libraries print there)."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
 
 def keras_module():  # noqa: ANN201 - the module itself
-    """Keras, imported on first use (it takes seconds and loads TensorFlow)."""
+    """Keras, imported on first use (it takes seconds and loads TensorFlow).
+
+    Under the CLI (:data:`QUIET_IMPORT`) the first import runs with native stderr silenced; an import
+    that fails still raises its Python exception afterwards.
+    """
+    if QUIET_IMPORT and "keras" not in sys.modules:
+        with _native_stderr_silenced():
+            import keras
     import keras
 
     return keras

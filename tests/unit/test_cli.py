@@ -140,6 +140,26 @@ class TestPredict:
         x, y, w, h = face["box"]
         assert 150 < x + w / 2 < 290 and 60 < y + h / 2 < 220  # the astronaut's face, whichever detector
 
+    def test_tensorflow_keeps_onednn_and_stderr_stays_clean(self, zoo: Path, photos: dict[str, Path]) -> None:
+        # MTCNN and a Keras model both load TensorFlow: its notices must not reach stderr, and oneDNN must
+        # stay on (without it bfloat16 is emulated and float32 runs about 1.4x slower).
+        code = (
+            "import os, sys\n"
+            "from fer_core import cli\n"
+            "rc = cli.main(sys.argv[1:])\n"
+            "print('onednn off' if os.environ.get('TF_ENABLE_ONEDNN_OPTS') == '0' else 'onednn on', file=sys.stderr)\n"
+            "sys.exit(rc)\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
+        env["FER_MODELS_DIR"] = str(zoo)
+        args = ["predict", str(photos["astronaut.jpg"]), "--model", "cnn_basic", "--detector", "mtcnn", "--json"]
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.strip() == "onednn on"
+        assert len(json.loads(result.stdout)[0]["faces"]) == 1
+
     def test_unknown_detector_is_refused_in_one_line(self, zoo: Path, photos: dict[str, Path]) -> None:
         result = run_cli("predict", str(photos["astronaut.jpg"]), "--detector", "yolo", models_dir=zoo)
         assert result.returncode == 2 and "invalid choice: 'yolo'" in result.stderr

@@ -309,3 +309,61 @@ class TestTracking:
     def test_bad_setting(self) -> None:
         with pytest.raises(ValueError, match="at least every frame"):
             LiveSettings(full_detection_every=0)
+        with pytest.raises(ValueError, match="confirm faces at least every frame"):
+            LiveSettings(cascade_every=0)
+
+    def test_detect_near_finds_a_tilted_face_by_turning_the_patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import cv2
+
+        import fer_core.faces as faces
+
+        detector = faces.FaceDetector()
+        grey = faces.to_grey(face_frame())
+        (box,) = detector.detect(grey)
+        x, y, w, h = box
+        matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), 25, 1.0)
+        tilted = cv2.warpAffine(grey, matrix, grey.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+        assert detector.detect(tilted) == []  # the upright cascade loses a face tilted 25 degrees
+        monkeypatch.setattr(faces, "NEAR_TURNS", ())
+        assert detector.detect_near(tilted, box) is None
+        monkeypatch.setattr(faces, "NEAR_TURNS", (-15.0, 15.0))
+        found = detector.detect_near(tilted, box)
+        assert found is not None and box_iou(found, box) > 0.7  # same place: the turn is undone
+
+    def test_follow_moves_the_box_with_the_face(self) -> None:
+        from fer_core.faces import FaceDetector, to_grey
+        from fer_core.live import face_template, follow
+
+        grey = to_grey(face_frame())
+        (box,) = FaceDetector().detect(grey)
+        template = face_template(grey, box)
+        assert template is not None
+        moved = follow(np.roll(grey, (7, -9), axis=(0, 1)), box, template)
+        assert moved is not None and abs(moved[0] - (box[0] - 9)) <= 3 and abs(moved[1] - (box[1] + 7)) <= 3
+        assert moved[2:] == box[2:]  # matching keeps the size; the cascade confirms it later
+        assert follow(np.full_like(grey, 128), box, template) is None  # nothing there matches
+
+    def test_the_cascade_confirms_every_third_frame_and_matching_follows_between(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from fer_core.faces import FaceDetector
+        from fer_core.live import FrameFaceFinder
+
+        detector = FaceDetector()
+        calls = []
+        real = detector.detect_near
+        monkeypatch.setattr(detector, "detect_near", lambda *a, **k: calls.append(1) or real(*a, **k))
+        finder = FrameFaceFinder(detector)
+        reference = FrameFaceFinder(FaceDetector())
+        settings = LiveSettings(full_detection_every=100, cascade_every=3)
+        for frame in self.moving_frames(10):
+            boxes, crops = finder.find(frame, settings)
+            expected, _ = reference.find(frame, LiveSettings(full_detection_every=100))
+            assert len(boxes) == 1 and crops.shape == (1, 48, 48) and box_iou(boxes[0], expected[0]) > 0.7
+        assert len(calls) == 3  # frames 4, 7 and 10; frame 1 was a whole-frame search, the rest matched
+
+    def test_two_followed_faces_that_run_into_one_are_kept_once(self) -> None:
+        from fer_core.live import _distinct, _Followed
+
+        faces = [_Followed((0, 0, 50, 50), None), _Followed((200, 0, 50, 50), None), _Followed((5, 2, 50, 50), None)]
+        assert _distinct(faces) == [0, 1]

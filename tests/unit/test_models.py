@@ -280,3 +280,35 @@ def test_a_finished_run_without_restore_best_keeps_its_last_epoch(small_faces: F
     progress.on_train_end()
     for kept, expected in zip(model.model_.get_weights(), last):
         np.testing.assert_array_equal(kept, expected)
+
+
+class TestFastInference:
+    """``predict_proba(fast=True)``: a bfloat16 copy of a network where the CPU computes bfloat16 natively."""
+
+    def test_bfloat16_copy_only_where_native(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import keras
+
+        import fer_core.models.keras_models as keras_models
+
+        model = create_model("cnn_basic")
+        model.model_ = keras_models.build_in_precision(model.spec.builder, model.params, "float32")
+        x = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
+        exact = model.predict_proba(x)
+        monkeypatch.setattr(keras_models, "_NATIVE_BF16", False)  # emulated bfloat16 would be slower: float32
+        np.testing.assert_array_equal(model.predict_proba(x, fast=True), exact)
+        assert getattr(model, "_fast", None) is None
+        monkeypatch.setattr(keras_models, "_NATIVE_BF16", True)
+        fast = model.predict_proba(x, fast=True)
+        assert getattr(model, "_fast", None) is not None  # the copy was built and is kept
+        assert fast.dtype == np.float32 and fast.shape == exact.shape
+        np.testing.assert_allclose(fast.sum(axis=1), 1.0, atol=1e-3)
+        np.testing.assert_allclose(fast, exact, atol=0.05)  # bfloat16 keeps about three digits
+        assert not np.array_equal(fast, exact)  # it really computed in bfloat16
+        assert keras.mixed_precision.global_policy().name == "float32"  # the global policy is restored
+
+    def test_native_bfloat16_needs_onednn(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import fer_core.models.keras_models as keras_models
+
+        monkeypatch.setattr(keras_models, "_NATIVE_BF16", None)
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+        assert keras_models.native_bfloat16() is False

@@ -115,6 +115,53 @@ class TestTracker:
         np.testing.assert_allclose(smoothed[1], happy)  # the left face: happy twice
 
 
+class TestFastPaths:
+    """What makes a clip fast: grey straight from the decoder, the model on its own thread, checked settings."""
+
+    def test_grey_from_the_luma_plane_matches_rgb_then_grey(self) -> None:
+        import cv2
+
+        from fer_core.video import grey_of
+
+        rgb = next(iter(moving_head(1, 320, 240, 120)))
+        yuv = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        reference = cv2.cvtColor(yuv.to_ndarray(format="rgb24"), cv2.COLOR_RGB2GRAY).astype(int)
+        grey = grey_of(yuv)
+        assert grey.shape == (240, 320) and grey.dtype == np.uint8
+        assert np.abs(grey - reference).mean() < 1.0  # video range stretched back to 0-255
+        full_range = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuvj420p")
+        assert np.abs(grey_of(full_range).astype(int) - reference).mean() < 1.5
+        packed = av.VideoFrame.from_ndarray(rgb, format="rgb24")  # not YUV: FFmpeg converts it
+        np.testing.assert_array_equal(grey_of(packed), packed.to_ndarray(format="gray"))
+
+    def test_a_model_error_reaches_the_caller_and_its_thread_ends(
+        self, clips: dict[str, Path], haar: FaceDetector
+    ) -> None:
+        import threading
+
+        class Broken(BrightnessModel):
+            def _predict_proba(self, x: np.ndarray) -> np.ndarray:
+                raise RuntimeError("the model broke")
+
+        with pytest.raises(RuntimeError, match="the model broke"):
+            analyse_video(clips["moving"], Broken(), haar)
+        assert not [t for t in threading.enumerate() if t.name.startswith("fer-video-model")]
+
+    def test_results_do_not_depend_on_how_frames_are_batched(
+        self, clips: dict[str, Path], haar: FaceDetector, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from fer_core.video import _Pipeline
+
+        batched = analyse_video(clips["crossing"], BrightnessModel(), haar)
+        monkeypatch.setattr(_Pipeline, "BATCH_FRAMES", 1)
+        one_by_one = analyse_video(clips["crossing"], BrightnessModel(), haar)
+        np.testing.assert_array_equal(batched.faces, one_by_one.faces)
+
+    def test_bad_settings(self) -> None:
+        with pytest.raises(ValueError, match="positive interval"):
+            VideoSettings(full_detection_seconds=0)
+
+
 class TestAnalysis:
     def test_one_moving_face_is_one_person_seen_in_most_frames(
         self, clips: dict[str, Path], haar: FaceDetector
