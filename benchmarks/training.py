@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,12 +84,54 @@ def step_rates(
     return rates
 
 
+#: (intra-op, inter-op) TensorFlow threads to compare; 0 is TensorFlow's own choice (one per core).
+THREADS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (2, 1), (2, 2), (4, 2), (0, 0))
+
+_THREADS_CHILD = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+intra, inter = int(sys.argv[1]), int(sys.argv[2])
+if intra:
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+if inter:
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+from benchmarks.training import StepSetting, step_rates
+rng = np.random.default_rng(0)
+x, y = rng.integers(0, 256, (3072, 48, 48), dtype=np.uint8), rng.integers(0, 7, 3072)
+rates = step_rates(x, y, (StepSetting("adopted", "mixed_bfloat16"),), images=3072, repeats=1)
+print(json.dumps(rates["adopted"][0]))
+"""
+
+
+def thread_rates(settings: tuple[tuple[int, int], ...] = THREADS) -> list[tuple[int, int, float]]:
+    """Images/s of the best CNN's training step (mixed bfloat16) per thread setting, one fresh process each
+    (TensorFlow fixes its thread pools when it starts)."""
+    import subprocess
+
+    out = []
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(Path(__file__).parents[1])}
+    for intra, inter in settings:
+        done = subprocess.run(
+            [sys.executable, "-c", _THREADS_CHILD, str(intra), str(inter)],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+        out.append((intra, inter, float(done.stdout.strip().splitlines()[-1])))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None)
     parser.add_argument("--images", type=int, default=3072)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", action="store_true", help="compare TensorFlow thread settings instead")
     args = parser.parse_args(argv)
+    if args.threads:
+        for intra, inter, rate in thread_rates():
+            name = lambda n: str(n) if n else "default"  # noqa: E731
+            print(f"intra-op {name(intra)}, inter-op {name(inter)}: {rate:.0f} images/s")
+        return 0
     dataset = load_dataset(args.data)
     rates = step_rates(dataset.x_train, dataset.y_train, images=args.images, repeats=args.repeats)
     base = statistics.median(rates["float32"])

@@ -305,6 +305,8 @@ class TestFastInference:
         np.testing.assert_allclose(fast, exact, atol=0.05)  # bfloat16 keeps about three digits
         assert not np.array_equal(fast, exact)  # it really computed in bfloat16
         assert keras.mixed_precision.global_policy().name == "float32"  # the global policy is restored
+        one = x[:1]
+        np.testing.assert_array_equal(model.predict_proba(one, fast=True), model.predict_proba(one))  # float32: faster
 
     def test_native_bfloat16_needs_onednn(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import fer_core.models.keras_models as keras_models
