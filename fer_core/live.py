@@ -201,7 +201,11 @@ class FrameFaceFinder:
             if box is not None:
                 return _Followed(box, face.template, face.matched + 1)
         box = self.detector.detect_near(grey, face.box, settings.detector)  # type: ignore[union-attr]
-        return None if box is None else _Followed(box, face_template(grey, box))
+        return None if box is None else _Followed(box, self._template(grey, box, settings))
+
+    @staticmethod
+    def _template(grey: np.ndarray, box: Box, settings: LiveSettings) -> np.ndarray | None:
+        return face_template(grey, box) if settings.cascade_every > 1 else None  # no matching: no template
 
     def find(self, rgb: np.ndarray, settings: LiveSettings, force_full: bool = False) -> tuple[list[Box], np.ndarray]:
         """Boxes and 48x48 crops ``(n, 48, 48)`` of the faces in an RGB or grey frame (``force_full``: all of it)."""
@@ -223,8 +227,10 @@ class FrameFaceFinder:
             crops = crops_for(grey, [face.box for face in followed])
             self._since_full += 1
         else:
-            boxes, crops = find_faces(rgb, self.detector, settings.frame_detector, whole_image=settings.whole_image)
-            followed = [_Followed(box, face_template(grey, box) if near is not None else None) for box in boxes]
+            # The cascade looks at grey only: the grey copy made above, not a second conversion.
+            image = grey if near is not None else rgb
+            boxes, crops = find_faces(image, self.detector, settings.frame_detector, whole_image=settings.whole_image)
+            followed = [_Followed(box, self._template(grey, box, settings) if near else None) for box in boxes]
             self._since_full = 0
             if near is not None and self._tracked and not settings.whole_image:
                 # A face the whole-frame search missed (turned for a moment) but still where it was.

@@ -681,9 +681,10 @@ class _Pipeline:
     def flush(self) -> None:
         """Send the waiting frames' faces to the model in one call, then store the batch sent before.
 
-        The model runs on its own thread while this one decodes and searches the next frames
-        (TensorFlow and OpenCV both let go of Python's lock while they compute), so on two cores the
-        two overlap; frames are still stored, smoothed and drawn strictly in order.
+        The model runs on its own thread while this one decodes and searches the next frames (TensorFlow
+        and OpenCV both let go of Python's lock while they compute). On 2 cores this did not measurably
+        change the time, as each library already uses both cores. Frames are still stored, smoothed and
+        drawn strictly in order.
         """
         batch, self.waiting, self.waiting_faces = self.waiting, [], 0
         crops = [w.crops for w in batch if w.classified and len(w.crops)]
