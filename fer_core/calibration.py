@@ -155,10 +155,18 @@ def calibrate(
     test_probabilities: np.ndarray | None = None,
     test_labels: np.ndarray | None = None,
     note: str = "",
+    fitted: tuple[float, float] | None = None,
 ) -> Calibration:
-    """Fit the temperature and the "not sure" threshold on validation; measure ECE on test if given."""
-    temperature = fit_temperature(val_probabilities, val_labels)
-    threshold = not_sure_threshold(apply_temperature(val_probabilities, temperature), val_labels)
+    """Fit the temperature and the "not sure" threshold on validation; measure ECE on test if given.
+
+    ``fitted`` (temperature, threshold) keeps values fitted earlier on held-out faces instead, for a
+    model whose validation faces were trained on (a refit).
+    """
+    if fitted is None:
+        temperature = fit_temperature(val_probabilities, val_labels)
+        threshold = not_sure_threshold(apply_temperature(val_probabilities, temperature), val_labels)
+    else:
+        temperature, threshold = fitted
     result = Calibration(temperature, threshold, int(len(val_labels)), note=note)
     if test_probabilities is not None and test_labels is not None and len(test_labels):
         after = apply_temperature(test_probabilities, temperature)

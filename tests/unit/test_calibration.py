@@ -57,6 +57,17 @@ class TestTemperature:
         assert fit_temperature(p, labels) == pytest.approx(1.0, rel=0.1)
 
 
+    def test_a_refit_keeps_the_values_fitted_on_held_out_faces(self) -> None:
+        p, labels = calibrated_sample(2000)
+        sharpened = apply_temperature(p, 0.5)
+        fresh = calibrate(sharpened, labels, sharpened, labels)
+        kept = calibrate(sharpened, labels, sharpened, labels, fitted=(1.3, 0.42))
+        assert fresh.temperature == pytest.approx(2.0, rel=0.15)  # fitted here
+        assert (kept.temperature, kept.not_sure_below) == (1.3, 0.42)  # kept as given, not refitted
+        assert kept.ece_before == pytest.approx(fresh.ece_before)  # test figures are still measured
+        assert kept.ece_after != pytest.approx(fresh.ece_after)  # with the kept temperature
+
+
 class TestCalibrationError:
     def test_calibrated_probabilities_have_a_small_ece(self) -> None:
         p, labels = calibrated_sample()
