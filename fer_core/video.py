@@ -819,7 +819,7 @@ class VideoJob:
         except FerError as exc:
             self.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - the page must go on serving; the reason goes to the user
-            logger.warning("video analysis failed: %s", type(exc).__name__)
+            logger.warning("video analysis failed: %s", type(exc).__name__, exc_info=True)
             self.error = (
                 f"{self.name} could not be analysed ({type(exc).__name__}). The file may be damaged; "
                 "try converting it to MP4 (H.264)."

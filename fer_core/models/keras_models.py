@@ -295,6 +295,36 @@ def build_in_precision(builder: Callable[[dict[str, Any]], Any], params: dict[st
             keras.mixed_precision.set_global_policy(previous)
 
 
+def _bfloat16_config(config: Any) -> Any:
+    """``config`` with every layer in mixed bfloat16 except inputs and softmax outputs (as the builders do)."""
+    if isinstance(config, list):
+        return [_bfloat16_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    config = {key: _bfloat16_config(value) for key, value in config.items()}
+    inner = config.get("config")
+    kind = config.get("class_name")
+    if isinstance(inner, dict) and "dtype" in inner and kind not in ("InputLayer", "Functional", "Sequential"):
+        if not (kind == "Dense" and inner.get("activation") == "softmax"):
+            inner["dtype"] = "mixed_bfloat16"
+    return config
+
+
+def bfloat16_copy(network: Any) -> Any:
+    """A copy of a float32 Keras network computing in mixed bfloat16 (softmax outputs stay float32).
+
+    Made from the network's own configuration, so every layer keeps its name and no global Keras
+    state is read or changed: Streamlit calls ``keras.backend.clear_session()`` after every script
+    run, which resets the layer-name counters and dtype policy of every thread, and a network built
+    on another thread meanwhile (as :func:`build_in_precision` does) fails with duplicate names.
+    """
+    import fer_core.models.layers  # noqa: F401 - registers our layers before deserializing
+
+    copy = type(network).from_config(_bfloat16_config(network.get_config()))
+    copy.set_weights(network.get_weights())
+    return copy
+
+
 _NATIVE_BF16: bool | None = None
 
 
@@ -486,8 +516,7 @@ class KerasModel(FerModel):
             return fn
         import tensorflow as tf
 
-        network = build_in_precision(self.spec.builder, self.params, "mixed_bfloat16")
-        network.set_weights(self.model_.get_weights())
+        network = bfloat16_copy(self.model_)
         signature = [tf.TensorSpec((None, *self.spec.input_shape), tf.float32)]
         fn = tf.function(lambda batch: tf.cast(network(batch, training=False), tf.float32), input_signature=signature)
         self._fast, self._fast_for = fn, self.model_

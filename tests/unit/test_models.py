@@ -308,6 +308,57 @@ class TestFastInference:
         one = x[:1]
         np.testing.assert_array_equal(model.predict_proba(one, fast=True), model.predict_proba(one))  # float32: faster
 
+    @pytest.mark.parametrize("name", ["mlp", "lstm", "cnn_basic", "cnn"])
+    def test_bfloat16_copy_is_safe_while_another_thread_clears_the_session(self, name: str) -> None:
+        """Streamlit clears the Keras session after every script run, while a video job may build its copy.
+
+        Building the copy with the network's builder failed here with "The name "conv2d" is used 2 times"
+        (a first video analysis on a fresh server, now and then); the copy from the network's own
+        configuration reads no global Keras state.
+        """
+        import threading
+
+        import keras
+
+        import fer_core.models.keras_models as keras_models
+
+        params = {**TINY_PARAMS[name], "ensemble_epochs": [1, 1]} if name == "cnn" else TINY_PARAMS[name]
+        model = create_model(name, **params)
+        network = keras_models.build_in_precision(model.spec.builder, model.params, "float32")
+        reference = keras_models.build_in_precision(model.spec.builder, model.params, "mixed_bfloat16")
+        stop = threading.Event()
+
+        def clear_sessions() -> None:
+            while not stop.is_set():
+                keras.backend.clear_session(free_memory=False)
+
+        clearer = threading.Thread(target=clear_sessions, daemon=True)
+        clearer.start()
+        try:
+            copies = [keras_models.bfloat16_copy(network) for _ in range(3)]
+        finally:
+            stop.set()
+            clearer.join()
+
+        def precisions(net: object) -> list[tuple[str, str]]:
+            found: list[tuple[str, str]] = []
+            for layer in net.layers:  # type: ignore[attr-defined]
+                if hasattr(layer, "layers"):
+                    found += precisions(layer)
+                elif type(layer).__name__ != "InputLayer":
+                    found.append((type(layer).__name__, layer.dtype_policy.name))
+            return found
+
+        expected = precisions(reference)  # what the builder makes in mixed bfloat16: float32 softmax outputs
+        assert ("Dense", "float32") in expected and ("Dense", "mixed_bfloat16") not in expected[-2:]
+        x = np.random.default_rng(1).random((4, *model.spec.input_shape), dtype=np.float32)
+        exact = keras.ops.convert_to_numpy(network(x, training=False))
+        for copy in copies:
+            assert precisions(copy) == expected
+            assert [layer.name for layer in copy.layers] == [layer.name for layer in network.layers]
+            out = keras.ops.convert_to_numpy(copy(x, training=False)).astype(np.float32)
+            np.testing.assert_allclose(out, exact, atol=0.05)
+
     def test_native_bfloat16_needs_onednn(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import fer_core.models.keras_models as keras_models
 
