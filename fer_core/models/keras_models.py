@@ -295,6 +295,10 @@ def build_in_precision(builder: Callable[[dict[str, Any]], Any], params: dict[st
             keras.mixed_precision.set_global_policy(previous)
 
 
+#: Layers whose configured dtype is not a compute policy (inputs) or that hold other layers.
+KEEP_DTYPE = ("InputLayer", "Functional", "Sequential")
+
+
 def _bfloat16_config(config: Any) -> Any:
     """``config`` with every layer in mixed bfloat16 except inputs and softmax outputs (as the builders do)."""
     if isinstance(config, list):
@@ -304,9 +308,9 @@ def _bfloat16_config(config: Any) -> Any:
     config = {key: _bfloat16_config(value) for key, value in config.items()}
     inner = config.get("config")
     kind = config.get("class_name")
-    if isinstance(inner, dict) and "dtype" in inner and kind not in ("InputLayer", "Functional", "Sequential"):
-        if not (kind == "Dense" and inner.get("activation") == "softmax"):
-            inner["dtype"] = "mixed_bfloat16"
+    softmax_output = kind == "Dense" and isinstance(inner, dict) and inner.get("activation") == "softmax"
+    if isinstance(inner, dict) and "dtype" in inner and kind not in KEEP_DTYPE and not softmax_output:
+        inner["dtype"] = "mixed_bfloat16"
     return config
 
 
