@@ -202,7 +202,7 @@ def main() -> None:
     photos = real_photos(data_dir)
     if photos:
         print(f"\nReal photos: {len(photos)}; the largest face in each, its top emotion against the photo's label\n")
-        print("| tool | photos | largest face found | right emotion | of those found, \"not sure\" | seconds |")
+        print('| tool | photos | largest face found | right emotion | of those found, "not sure" | seconds |')
         print("|---|---|---|---|---|---|")
         for tool, n, found, right, unsure, seconds in real_photo_rows(photos):
             cells = f"{found} ({found / n:.0%}) | {right} ({right / n:.0%}) | {unsure}"

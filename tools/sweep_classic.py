@@ -36,18 +36,34 @@ def main(data: str, which: str) -> None:
         from sklearn.ensemble import RandomForestClassifier
 
         grid = [
-            (False, 100, 5, "sqrt"), (True, 100, 5, "sqrt"), (True, 100, 8, "sqrt"), (True, 150, 10, "sqrt"),
-            (True, 100, 5, 0.04), (False, 100, 3, "sqrt"), (True, 100, 3, "sqrt"), (True, 200, 15, "sqrt"),
+            (False, 100, 5, "sqrt"),
+            (True, 100, 5, "sqrt"),
+            (True, 100, 8, "sqrt"),
+            (True, 150, 10, "sqrt"),
+            (True, 100, 5, 0.04),
+            (False, 100, 3, "sqrt"),
+            (True, 100, 3, "sqrt"),
+            (True, 200, 15, "sqrt"),
             (True, 120, 6, "sqrt"),
         ]
         for flip, trees, leaf, feats in grid:
             xs, ys = (np.concatenate([x_tr, flip_faces(x_tr)]), np.concatenate([y_tr, y_tr])) if flip else (x_tr, y_tr)
             t = time.time()
-            rf = RandomForestClassifier(trees, max_depth=30, min_samples_leaf=leaf, max_features=feats,
-                                        n_jobs=-1, random_state=42).fit(flat(xs), ys)
+            rf = RandomForestClassifier(
+                trees, max_depth=30, min_samples_leaf=leaf, max_features=feats, n_jobs=-1, random_state=42
+            ).fit(flat(xs), ys)
             acc = float((rf.predict(flat(x_va)) == y_va).mean())
-            print(json.dumps({"rf": [flip, trees, leaf, feats], "val": round(acc, 4), "s": round(time.time() - t),
-                              "mb": round(_size_mb(rf), 2)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "rf": [flip, trees, leaf, feats],
+                        "val": round(acc, 4),
+                        "s": round(time.time() - t),
+                        "mb": round(_size_mb(rf), 2),
+                    }
+                ),
+                flush=True,
+            )
     else:
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
@@ -56,7 +72,9 @@ def main(data: str, which: str) -> None:
 
         h_tr, h_va = hog_features(x_tr), hog_features(x_va)
         for name, f_tr, f_va, pca, c in [
-            ("hog", h_tr, h_va, None, 1.0), ("hog", h_tr, h_va, None, 0.1), ("hog", h_tr, h_va, 300, 1.0),
+            ("hog", h_tr, h_va, None, 1.0),
+            ("hog", h_tr, h_va, None, 0.1),
+            ("hog", h_tr, h_va, 300, 1.0),
             ("hog+pix", np.hstack([h_tr, flat(x_tr) / 255]), np.hstack([h_va, flat(x_va) / 255]), 400, 1.0),
         ]:
             t = time.time()

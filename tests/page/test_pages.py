@@ -165,8 +165,9 @@ class TestTraining:
         assert manager.wait(300)
         assert manager.queue_state()[1] == [] and manager.snapshot().model == "logreg"
 
-    def test_train_stop_busy_and_install(self, data_mode: str, zoo: Path, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_train_stop_busy_and_install(
+        self, data_mode: str, zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         if data_mode == "no_data":
             pytest.skip("training needs the dataset")
         models_dir = tmp_path / "models"

@@ -56,7 +56,6 @@ class TestTemperature:
         assert fit_temperature(sharpened, labels) == pytest.approx(2.0, rel=0.1)
         assert fit_temperature(p, labels) == pytest.approx(1.0, rel=0.1)
 
-
     def test_a_refit_keeps_the_values_fitted_on_held_out_faces(self) -> None:
         p, labels = calibrated_sample(2000)
         sharpened = apply_temperature(p, 0.5)

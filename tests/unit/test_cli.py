@@ -241,7 +241,12 @@ class TestPredict:
 class TestEvaluateAndTrain:
     def test_evaluate_the_zoo(self, zoo: Path, fixture_data: Path, tmp_path: Path) -> None:
         result = run_cli(
-            "evaluate", "logreg,cnn_basic", "--data", str(fixture_data), "--json", models_dir=zoo,
+            "evaluate",
+            "logreg,cnn_basic",
+            "--data",
+            str(fixture_data),
+            "--json",
+            models_dir=zoo,
             cache_dir=tmp_path,
         )
         assert result.returncode == 0, result.stderr
@@ -277,8 +282,23 @@ class TestEvaluateAndTrain:
     def test_train_with_params_writes_a_card(self, fixture_data: Path, tmp_path: Path) -> None:
         out = tmp_path / "runs"
         result = run_cli(
-            "train", "logreg", "--data", str(fixture_data), "--limit", "300", "--out", str(out),
-            "--param", "pca_components=20", "--param", "C=0.5", "--seed", "7", "--epochs", "3", cache_dir=tmp_path,
+            "train",
+            "logreg",
+            "--data",
+            str(fixture_data),
+            "--limit",
+            "300",
+            "--out",
+            str(out),
+            "--param",
+            "pca_components=20",
+            "--param",
+            "C=0.5",
+            "--seed",
+            "7",
+            "--epochs",
+            "3",
+            cache_dir=tmp_path,
         )  # --epochs applies to the models that have epochs: logistic regression has none, so it is ignored
         assert result.returncode == 0, result.stderr
         card = read_card(out / "logreg")
@@ -304,8 +324,19 @@ class TestEvaluateAndTrain:
         # A typo must not be dropped silently: the run would train with the default instead.
         out = tmp_path / "runs"
         result = run_cli(
-            "train", "random_forest", "--data", str(fixture_data), "--limit", "300", "--out", str(out),
-            "--param", "n_estimator=5", "--param", "max_depth=4", cache_dir=tmp_path,
+            "train",
+            "random_forest",
+            "--data",
+            str(fixture_data),
+            "--limit",
+            "300",
+            "--out",
+            str(out),
+            "--param",
+            "n_estimator=5",
+            "--param",
+            "max_depth=4",
+            cache_dir=tmp_path,
         )
         assert_user_error(result, "n_estimator")
         assert not (out / "random_forest").exists()

@@ -70,6 +70,7 @@ def test_a_tilted_face_is_found_and_straightened(mtcnn: MtcnnDetector, degrees: 
     face = largest(faces)
     left, right = face.landmarks[:2]
     assert abs(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])) + degrees) < 10  # the tilt it sees
+
     def similarity(crop: np.ndarray) -> float:
         return float(np.corrcoef(upright.ravel().astype(float), crop.ravel().astype(float))[0, 1])
 

@@ -301,8 +301,13 @@ def test_no_secrets_in_the_repository() -> None:
 
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     assert ".streamlit/secrets.toml" not in files
-    patterns = [r"-----BEGIN [A-Z ]*PRIVATE KEY-----", r"\bAKIA[0-9A-Z]{16}\b", r"\bghp_[A-Za-z0-9]{36}\b",
-                r"\bsk-[A-Za-z0-9]{32,}\b", r"(?i)(password|api_key|secret)\s*=\s*['\"][^'\"]{8,}"]
+    patterns = [
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+        r"\bAKIA[0-9A-Z]{16}\b",
+        r"\bghp_[A-Za-z0-9]{36}\b",
+        r"\bsk-[A-Za-z0-9]{32,}\b",
+        r"(?i)(password|api_key|secret)\s*=\s*['\"][^'\"]{8,}",
+    ]
     suspicious = []
     for name in files:
         path = REPO / name
