@@ -55,11 +55,16 @@ def ours(clip: Path, model: Any, annotated: Path | None = None) -> tuple[float, 
 def theirs(clip: Path, outdir: Path) -> tuple[float, int, int] | None:
     """The same for `fer`'s Video(...).analyze(FER()) with nothing saved (its least work); None without fer."""
     try:
+        import fer.classes
         from fer.classes import Video
         from fer.fer import FER
     except Exception:  # noqa: BLE001 - any import problem means "not installed for the benchmark"
         return None
+    import functools
+
     import cv2
+
+    fer.classes.tqdm = functools.partial(fer.classes.tqdm, disable=True)  # its progress bar, not in our table
 
     detector = FER()
     # fer's loop calls cv2.waitKey (and destroyAllWindows) even with display=False; the headless
