@@ -62,7 +62,9 @@ NO_FACE_TIPS = (
 SESSION_CACHE_SIZE = 12
 LIVE_REFRESH_SECONDS = 0.5
 CONNECT_PATIENCE_SECONDS = 15.0
-VIDEO_REFRESH_SECONDS = 0.5
+#: Each progress refresh is a script run, after which Streamlit clears the Keras session and collects
+#: garbage (about 0.15 s each, holding the GIL): at 0.5 s a 90-frame clip took 7 s in the page, at 1 s 3 s.
+VIDEO_REFRESH_SECONDS = 1.0
 #: "Classify every N-th frame" choices for video files.
 VIDEO_EVERY_CHOICES = [1, 2, 3, 5, 10]
 #: People drawn with their own timeline (the ones seen longest); the table lists everyone.
