@@ -282,24 +282,10 @@ class TestEvaluateAndTrain:
     def test_train_with_params_writes_a_card(self, fixture_data: Path, tmp_path: Path) -> None:
         out = tmp_path / "runs"
         result = run_cli(
-            "train",
-            "logreg",
-            "--data",
-            str(fixture_data),
-            "--limit",
-            "300",
-            "--out",
-            str(out),
-            "--param",
-            "pca_components=20",
-            "--param",
-            "C=0.5",
-            "--seed",
-            "7",
-            "--epochs",
-            "3",
-            cache_dir=tmp_path,
-        )  # --epochs applies to the models that have epochs: logistic regression has none, so it is ignored
+            "train", "logreg", "--data", str(fixture_data), "--limit", "300", "--out", str(out),
+            "--param", "pca_components=20", "--param", "C=0.5", "--seed", "7", "--epochs", "3", cache_dir=tmp_path,
+        )  # fmt: skip
+        # --epochs applies to the models that have epochs: logistic regression has none, so it is ignored
         assert result.returncode == 0, result.stderr
         card = read_card(out / "logreg")
         assert card.params["pca_components"] == 20 and card.params["C"] == 0.5 and card.params["seed"] == 7
@@ -324,20 +310,9 @@ class TestEvaluateAndTrain:
         # A typo must not be dropped silently: the run would train with the default instead.
         out = tmp_path / "runs"
         result = run_cli(
-            "train",
-            "random_forest",
-            "--data",
-            str(fixture_data),
-            "--limit",
-            "300",
-            "--out",
-            str(out),
-            "--param",
-            "n_estimator=5",
-            "--param",
-            "max_depth=4",
-            cache_dir=tmp_path,
-        )
+            "train", "random_forest", "--data", str(fixture_data), "--limit", "300", "--out", str(out),
+            "--param", "n_estimator=5", "--param", "max_depth=4", cache_dir=tmp_path,
+        )  # fmt: skip
         assert_user_error(result, "n_estimator")
         assert not (out / "random_forest").exists()
 
